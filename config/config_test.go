@@ -1,0 +1,188 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/leverege/lock/config"
+)
+
+func TestParseShapes(t *testing.T) {
+	local := []config.Connection{{Host: "127.0.0.1", Port: 6379}}
+	redisDefaults := config.DefaultLockOptions()
+	for _, tc := range []struct {
+		name string
+		json string
+		want config.Config
+	}{
+		{
+			"README redis",
+			`{"type":"redis","connection":{"host":"127.0.0.1","port":6379},"lockOptions":{"driftFactor":0.01,"retryCount":0,"retryDelay":200,"retryJitter":100}}`,
+			config.Config{Type: "redis", Connections: local, LockOptions: config.LockOptions{
+				DriftFactor: 0.01, RetryCount: 0, RetryDelay: 200 * time.Millisecond, RetryJitter: 100 * time.Millisecond, NodeTimeout: 50 * time.Millisecond,
+			}},
+		},
+		{
+			"README inMemory",
+			`{"type":"inMemory","retry":0,"delay":100}`,
+			config.Config{Type: "inMemory", Retry: 0, Delay: 100 * time.Millisecond},
+		},
+		{
+			"inMemory with namespace",
+			`{"type":"inMemory","namespace":"myApp","retry":-1,"delay":5}`,
+			config.Config{Type: "inMemory", Namespace: "myApp", Retry: -1, Delay: 5 * time.Millisecond},
+		},
+		{
+			"create options shape",
+			`{"namespace":"test","lockConfig":{"type":"inMemory","retry":0,"delay":100}}`,
+			config.Config{Type: "inMemory", Namespace: "test", Delay: 100 * time.Millisecond},
+		},
+		{
+			"create options: inner namespace when outer is absent",
+			`{"lockConfig":{"type":"inMemory","namespace":"inner"}}`,
+			config.Config{Type: "inMemory", Namespace: "inner", Delay: 100 * time.Millisecond},
+		},
+		{
+			"create options: outer namespace wins",
+			`{"namespace":"outer","lockConfig":{"type":"inMemory","namespace":"inner"}}`,
+			config.Config{Type: "inMemory", Namespace: "outer", Delay: 100 * time.Millisecond},
+		},
+		{
+			"lockConfig as a JSON string",
+			`{"namespace":"n","lockConfig":"{\"type\":\"redis\",\"connection\":{}}"}`,
+			config.Config{Type: "redis", Namespace: "n", Connections: local, LockOptions: redisDefaults},
+		},
+		{
+			"defaults for absent options",
+			`{"type":"redis","connection":{"host":"10.1.2.3"}}`,
+			config.Config{Type: "redis", Connections: []config.Connection{{Host: "10.1.2.3", Port: 6379}}, LockOptions: redisDefaults},
+		},
+		{
+			"zero means zero",
+			`{"type":"redis","connection":{},"lockOptions":{"driftFactor":0,"retryCount":0,"retryDelay":0,"retryJitter":0}}`,
+			config.Config{Type: "redis", Connections: local, LockOptions: config.LockOptions{NodeTimeout: 50 * time.Millisecond}},
+		},
+		{
+			"multi-master with everything",
+			`{"type":"redis","connections":[
+				{"host":"a","port":7000,"username":"u","password":"p","db":2,"tls":true},
+				{"url":"rediss://:pw@b:7001/3"},
+				{"url":"redis://c"}],
+			  "lockOptions":{"nodeTimeout":20,"retryDelay":12.5}}`,
+			config.Config{Type: "redis", Connections: []config.Connection{
+				{Host: "a", Port: 7000, Username: "u", Password: "p", DB: 2, TLS: true},
+				{URL: "rediss://:pw@b:7001/3"},
+				{URL: "redis://c"},
+			}, LockOptions: config.LockOptions{DriftFactor: 0.01, RetryCount: 10, RetryDelay: 12500 * time.Microsecond, RetryJitter: 100 * time.Millisecond, NodeTimeout: 20 * time.Millisecond}},
+		},
+		{"empty object is the in-memory default", `{}`, *config.Default()},
+		{"only a namespace", `{"namespace":"x"}`, config.Config{Type: "inMemory", Namespace: "x", Delay: 100 * time.Millisecond}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := config.Parse([]byte(tc.json))
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, *got)
+			assert.NoError(t, got.Validate())
+		})
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, tc := range []struct {
+		json string
+		want string // the error must contain this (the field's name)
+	}{
+		{``, "empty"},
+		{`null`, "empty"},
+		{`[1]`, "want a JSON object"},
+		{`{"type":`, "invalid JSON"},
+		{`{"type":"redis"}{}`, "after the JSON object"},
+		{`{"type":"Redis","connection":{}}`, `type: unknown type "Redis"`},
+		{`{"type":"memory"}`, `type: unknown type "memory"`},
+		{`{"type":"redis"}`, "connection: missing"},
+		{`{"type":"redis","connections":[]}`, "connections: empty"},
+		{`{"connection":{}}`, "type: missing"},
+		{`{"type":"inMemory","connection":{}}`, "type"},
+		{`{"type":"redis","connection":{},"retry":1}`, "retry/delay"},
+		{`{"type":"redis","connection":{},"connections":[{}]}`, "not both"},
+		{`{"type":"redis","connection":{"hots":"x"}}`, `unknown field "hots"`},
+		{`{"typo":1}`, `unknown field "typo"`},
+		{`{"type":"redis","connection":{"port":"6379"}}`, "connection.port: want a number, got string"},
+		{`{"type":"redis","connection":{"port":0}}`, "connection.port"},
+		{`{"type":"redis","connection":{"port":65536}}`, "connection.port"},
+		{`{"type":"redis","connection":{"host":""}}`, "connection.host"},
+		{`{"type":"redis","connection":{"db":-1}}`, "connection.db"},
+		{`{"type":"redis","connections":[{},{"port":-3}]}`, "connections[1].port"},
+		{`{"type":"redis","connection":{"url":"http://x"}}`, "connection.url"},
+		{`{"type":"redis","connection":{"url":"redis://"}}`, "connection.url"},
+		{`{"type":"redis","connection":{"url":"redis://h:99999"}}`, "connection.url"},
+		{`{"type":"redis","connection":{"url":"redis://h/x"}}`, "connection.url"},
+		{`{"type":"redis","connection":{"url":"redis://h","port":1}}`, "connection.url"},
+		{`{"type":"redis","connection":{"url":"::"}}`, "connection.url"},
+		{`{"type":"redis","connection":{},"lockOptions":{"driftFactor":1}}`, "lockOptions.driftFactor"},
+		{`{"type":"redis","connection":{},"lockOptions":{"driftFactor":-0.1}}`, "lockOptions.driftFactor"},
+		{`{"type":"redis","connection":{},"lockOptions":{"retryDelay":-1}}`, "lockOptions.retryDelay"},
+		{`{"type":"redis","connection":{},"lockOptions":{"retryJitter":-1}}`, "lockOptions.retryJitter"},
+		{`{"type":"redis","connection":{},"lockOptions":{"nodeTimeout":0}}`, "lockOptions.nodeTimeout"},
+		{`{"type":"redis","connection":{},"lockOptions":{"retryCount":1.5}}`, "lockOptions.retryCount"},
+		{`{"type":"redis","connection":{},"lockOptions":{"retryCount":"3"}}`, "lockOptions.retryCount"},
+		{`{"type":"redis","connection":{},"lockOptions":{"retryDelay":1e300}}`, "lockOptions.retryDelay"},
+		{`{"type":"inMemory","delay":-5}`, "delay"},
+		{`{"type":"inMemory","retry":true}`, "retry"},
+		{`{"type":7}`, "type"},
+		{`{"lockConfig":5}`, "lockConfig"},
+		{`{"lockConfig":{"type":"redis"}}`, "lockConfig.connection"},
+		{`{"lockConfig":{"type":"redis","connection":{"port":0}}}`, "lockConfig.connection.port"},
+		{`{"lockConfig":"{\"type\":\"x\"}"}`, "lockConfig.type"},
+		{`{"lockConfig":{"lockConfig":{}}}`, "does not nest"},
+		{`{"type":"inMemory","lockConfig":{}}`, "not both"},
+	} {
+		_, err := config.Parse([]byte(tc.json))
+		if assert.Error(t, err, "Parse(%s)", tc.json) {
+			assert.Contains(t, err.Error(), tc.want, "Parse(%s)", tc.json)
+			assert.True(t, strings.HasPrefix(err.Error(), "config: "), "Parse(%s) = %v", tc.json, err)
+		}
+	}
+}
+
+func TestValidateGoConfig(t *testing.T) {
+	assert.NoError(t, config.Default().Validate())
+	c := &config.Config{Type: config.Redis, Connections: []config.Connection{{Host: "h", Port: 1}}}
+	err := c.Validate()
+	require.Error(t, err, "a zero NodeTimeout is not usable")
+	assert.Contains(t, err.Error(), "nodeTimeout")
+	c.LockOptions = config.DefaultLockOptions()
+	assert.NoError(t, c.Validate())
+	assert.Equal(t, "h:1", c.Connections[0].Addr())
+	assert.Equal(t, "b:6379", config.Connection{URL: "redis://b"}.Addr())
+	assert.Equal(t, "[::1]:7", config.Connection{Host: "::1", Port: 7}.Addr())
+}
+
+// FuzzParse: no input makes Parse panic, and whatever it accepts is valid.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"redis","connection":{"host":"127.0.0.1","port":6379},"lockOptions":{"driftFactor":0.01,"retryCount":0,"retryDelay":200,"retryJitter":100}}`,
+		`{"type":"inMemory","retry":0,"delay":100}`,
+		`{"namespace":"test","lockConfig":{"type":"inMemory"}}`,
+		`{"lockConfig":"{\"type\":\"redis\",\"connections\":[{\"url\":\"redis://h:1/2\"}]}"}`,
+		`{}`, `[]`, `null`, `"x"`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := config.Parse(data)
+		if err != nil {
+			if c != nil {
+				t.Fatalf("Parse returned a config with error %v", err)
+			}
+			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("Parse accepted %q but Validate says %v", data, err)
+		}
+	})
+}

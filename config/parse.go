@@ -1,0 +1,251 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"time"
+)
+
+// The JSON as written: pointers tell an absent option (default) from one
+// given as zero (zero).
+type rawConfig struct {
+	Type        *string          `json:"type"`
+	Namespace   *string          `json:"namespace"`
+	Connection  *rawConnection   `json:"connection"`
+	Connections *[]rawConnection `json:"connections"`
+	LockOptions *rawLockOptions  `json:"lockOptions"`
+	Retry       *int             `json:"retry"`
+	Delay       *float64         `json:"delay"`
+	// Only in the create-options shape: the lock config nested, as an object
+	// or as a string holding its JSON (as LOCK_CONFIG does).
+	LockConfig json.RawMessage `json:"lockConfig"`
+}
+
+type rawConnection struct {
+	Host     *string `json:"host"`
+	Port     *int    `json:"port"`
+	Username string  `json:"username"`
+	Password string  `json:"password"`
+	DB       int     `json:"db"`
+	TLS      bool    `json:"tls"`
+	URL      string  `json:"url"`
+}
+
+type rawLockOptions struct {
+	DriftFactor *float64 `json:"driftFactor"`
+	RetryCount  *int     `json:"retryCount"`
+	RetryDelay  *float64 `json:"retryDelay"`
+	RetryJitter *float64 `json:"retryJitter"`
+	NodeTimeout *float64 `json:"nodeTimeout"`
+}
+
+// Parse reads a lock configuration in any of the shapes the package
+// documentation shows, applies the defaults for absent options and
+// validates the result. Errors name the offending field.
+func Parse(data []byte) (*Config, error) {
+	var top rawConfig
+	if err := decode(data, &top, ""); err != nil {
+		return nil, err
+	}
+	if top.LockConfig == nil {
+		return top.build("")
+	}
+	if top.Type != nil || top.Connection != nil || top.Connections != nil || top.LockOptions != nil || top.Retry != nil || top.Delay != nil {
+		return nil, fieldErr("lockConfig", "give the lock's settings either inside lockConfig or beside it, not both")
+	}
+	inner := []byte(top.LockConfig)
+	var s string
+	if json.Unmarshal(inner, &s) == nil { // a string holding the JSON
+		inner = []byte(s)
+	}
+	var raw rawConfig
+	if err := decode(inner, &raw, "lockConfig."); err != nil {
+		return nil, err
+	}
+	if raw.LockConfig != nil {
+		return nil, fieldErr("lockConfig.lockConfig", "lockConfig does not nest")
+	}
+	cfg, err := raw.build("lockConfig.")
+	if err != nil {
+		return nil, err
+	}
+	if top.Namespace != nil && *top.Namespace != "" {
+		cfg.Namespace = *top.Namespace
+	}
+	return cfg, nil
+}
+
+// decode unmarshals one JSON object strictly: unknown fields, wrong types
+// and trailing data are errors that name the field (after prefix).
+func decode(data []byte, v *rawConfig, prefix string) error {
+	where := "config"
+	if prefix != "" {
+		where = "config: " + prefix[:len(prefix)-1]
+	}
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || bytes.Equal(data, []byte("null")) {
+		return fmt.Errorf("%s: empty: want a JSON object", where)
+	}
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.DisallowUnknownFields()
+	err := d.Decode(v)
+	if err == nil && d.Decode(new(json.RawMessage)) != io.EOF {
+		return fmt.Errorf("%s: unexpected data after the JSON object", where)
+	}
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &syntax):
+		return fmt.Errorf("%s: invalid JSON at byte %d: %v", where, syntax.Offset, err)
+	case errors.As(err, &typ) && typ.Field == "":
+		return fmt.Errorf("%s: want a JSON object, got %s", where, typ.Value)
+	case errors.As(err, &typ):
+		return fieldErr(prefix+typ.Field, "want %s, got %s", jsonKind(typ.Type.Kind().String()), typ.Value)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("%s: invalid JSON: unexpected end", where)
+	default:
+		// encoding/json says `json: unknown field "x"` without the path.
+		return fmt.Errorf("%s: %s", where, bytes.TrimPrefix([]byte(err.Error()), []byte("json: ")))
+	}
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "int", "float64":
+		return "a number"
+	case "string":
+		return "a string"
+	case "bool":
+		return "true or false"
+	case "slice":
+		return "an array"
+	case "struct", "ptr":
+		return "an object"
+	}
+	return goKind
+}
+
+func (r *rawConfig) build(prefix string) (*Config, error) {
+	cfg := &Config{}
+	if r.Namespace != nil {
+		cfg.Namespace = *r.Namespace
+	}
+	redisFields := r.Connection != nil || r.Connections != nil || r.LockOptions != nil
+	memFields := r.Retry != nil || r.Delay != nil
+	switch {
+	case r.Type != nil:
+		cfg.Type = *r.Type
+	case redisFields:
+		return nil, fieldErr(prefix+"type", "missing: connection settings need \"type\": %q", Redis)
+	default:
+		cfg.Type = InMemory
+	}
+	switch {
+	case cfg.Type == InMemory && redisFields:
+		return nil, fieldErr(prefix+"type", "%q takes no connection or lockOptions (is the type meant to be %q?)", InMemory, Redis)
+	case cfg.Type == Redis && memFields:
+		return nil, fieldErr(prefix+"type", "%q takes lockOptions.retryCount/retryDelay, not retry/delay", Redis)
+	case r.Connection != nil && r.Connections != nil:
+		return nil, fieldErr(prefix+"connection", "give either connection or connections, not both")
+	}
+	switch cfg.Type {
+	case Redis:
+		cfg.LockOptions = DefaultLockOptions()
+	case InMemory:
+		cfg.Retry, cfg.Delay = DefaultRetry, DefaultDelay
+	}
+	if r.Retry != nil {
+		cfg.Retry = *r.Retry
+	}
+	var err error
+	if r.Delay != nil {
+		if cfg.Delay, err = millis(prefix+"delay", *r.Delay); err != nil {
+			return nil, err
+		}
+	}
+	if r.Connection != nil {
+		c, err := r.Connection.build(prefix + "connection")
+		if err != nil {
+			return nil, err
+		}
+		cfg.Connections = []Connection{c}
+	}
+	if r.Connections != nil {
+		if len(*r.Connections) == 0 {
+			return nil, fieldErr(prefix+"connections", "empty: give at least one master")
+		}
+		for i, rc := range *r.Connections {
+			c, err := rc.build(fmt.Sprintf("%sconnections[%d]", prefix, i))
+			if err != nil {
+				return nil, err
+			}
+			cfg.Connections = append(cfg.Connections, c)
+		}
+	}
+	if o := r.LockOptions; o != nil {
+		lo := &cfg.LockOptions
+		p := prefix + "lockOptions."
+		if o.DriftFactor != nil {
+			lo.DriftFactor = *o.DriftFactor
+		}
+		if o.RetryCount != nil {
+			lo.RetryCount = *o.RetryCount
+		}
+		for _, d := range []struct {
+			name string
+			in   *float64
+			out  *time.Duration
+		}{
+			{"retryDelay", o.RetryDelay, &lo.RetryDelay},
+			{"retryJitter", o.RetryJitter, &lo.RetryJitter},
+			{"nodeTimeout", o.NodeTimeout, &lo.NodeTimeout},
+		} {
+			if d.in != nil {
+				if *d.out, err = millis(p+d.name, *d.in); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		if prefix != "" {
+			return nil, fmt.Errorf("config: %s%s", prefix, err.Error()[len("config: "):])
+		}
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func (r *rawConnection) build(field string) (Connection, error) {
+	c := Connection{Username: r.Username, Password: r.Password, DB: r.DB, TLS: r.TLS, URL: r.URL}
+	if r.URL == "" {
+		c.Host, c.Port = DefaultHost, DefaultPort
+	}
+	if r.Host != nil {
+		c.Host = *r.Host
+	}
+	if r.Port != nil {
+		c.Port = *r.Port
+	}
+	if err := c.validate(); err != nil {
+		return c, fmt.Errorf("config: %s.%w", field, err)
+	}
+	return c, nil
+}
+
+// millis turns a JSON millisecond count into a Duration.
+func millis(field string, ms float64) (time.Duration, error) {
+	if ms < 0 {
+		return 0, fieldErr(field, "%v ms must not be negative", ms)
+	}
+	if ms > float64(math.MaxInt64/int64(time.Millisecond)) {
+		return 0, fieldErr(field, "%v ms is too large", ms)
+	}
+	return time.Duration(math.Round(ms * float64(time.Millisecond))), nil
+}

@@ -1,0 +1,71 @@
+package core
+
+import (
+	"context"
+	"time"
+)
+
+// Lock is one acquisition of a key. A Lock is immutable and safe for
+// concurrent use; Extend returns a new Lock with the new Expiration, and the
+// old value still names the same acquisition (Unlock works on either).
+type Lock interface {
+	// Key is the key as stored, namespace included.
+	Key() string
+	// Value is the random value that this acquisition stored; it is unique
+	// per acquisition and is what Extend and Unlock compare against.
+	Value() string
+	// Expiration is the end of the validity window: until then, and only
+	// under the clock assumptions of the algorithm, no other owner can hold
+	// the key. It carries a monotonic clock reading.
+	Expiration() time.Time
+	// Extend resets the key's time to live to ttl on a quorum and returns the
+	// lock with its new validity. It fails with ErrNotHeld, and never deletes
+	// the key, when the lock has already expired or is no longer ours.
+	Extend(ctx context.Context, ttl time.Duration) (Lock, error)
+	// Unlock deletes the key wherever it still holds this lock's value and
+	// nowhere else. It fails with ErrNotHeld when fewer than a quorum held it.
+	Unlock(ctx context.Context) error
+}
+
+// Locker hands out locks. Implementations are safe for concurrent use.
+type Locker interface {
+	// Lock acquires key as given, retrying according to the options, and
+	// returns a Lock valid for at most ttl.
+	Lock(ctx context.Context, key string, ttl time.Duration) (Lock, error)
+	// LockNs is Lock on "<namespace>:<key>".
+	LockNs(ctx context.Context, key string, ttl time.Duration) (Lock, error)
+	// Destroy interrupts calls in flight (they fail with ErrDestroyed after
+	// releasing anything partly acquired), waits for them, and frees the
+	// Locker's resources. Later calls fail with ErrDestroyed. Destroy is
+	// idempotent; locks still held are left to expire.
+	Destroy() error
+}
+
+// Namespaced is the one place that builds a namespaced key. An empty
+// namespace leaves the key as it is.
+func Namespaced(namespace, key string) string {
+	if namespace == "" {
+		return key
+	}
+	return namespace + ":" + key
+}
+
+// CheckKey rejects keys that cannot be locked.
+func CheckKey(key string) error {
+	if key == "" {
+		return Invalid("key", "must not be empty")
+	}
+	return nil
+}
+
+// CheckTTL rejects a ttl that leaves no validity window once the drift
+// allowance is taken off.
+func CheckTTL(ttl, drift time.Duration) error {
+	if ttl <= 0 {
+		return Invalid("ttl", "%v must be positive", ttl)
+	}
+	if ttl <= drift {
+		return Invalid("ttl", "%v must be larger than the clock drift allowance %v", ttl, drift)
+	}
+	return nil
+}

@@ -1,0 +1,112 @@
+// Package core holds what the root package and both backends share: the
+// Lock and Locker contracts, the sentinel errors, the typed error that carries
+// per-node detail, argument checks and the retry schedule. The root package
+// re-exports all of it, so callers never import this package.
+package core
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Sentinel errors. Every backend returns these same values, so errors.Is
+// matches whichever backend produced the error.
+var (
+	// ErrNotAcquired means Lock gave up: the key was held elsewhere on too
+	// many masters, too few masters answered, the validity window closed
+	// before a quorum answered, or the context ended.
+	ErrNotAcquired = errors.New("lock: not acquired")
+
+	// ErrNotHeld means Extend or Unlock found that the lock has expired or is
+	// no longer ours on a quorum of masters.
+	ErrNotHeld = errors.New("lock: not held")
+
+	// ErrDestroyed is returned by every call made after Destroy, and by calls
+	// that Destroy interrupted.
+	ErrDestroyed = errors.New("lock: destroyed")
+
+	// ErrInvalidArgument is wrapped by errors for bad input (empty key, a ttl
+	// that is not positive or not larger than the drift allowance). Such
+	// calls fail before any I/O.
+	ErrInvalidArgument = errors.New("lock: invalid argument")
+
+	// ErrTaken is the per-node reason for a master that holds the key under
+	// another value.
+	ErrTaken = errors.New("held by another owner")
+
+	// ErrUnreachable is wrapped by per-node errors for masters that did not
+	// answer in time or whose connection failed; it tells "down" apart from
+	// "held by another" and from a server error reply.
+	ErrUnreachable = errors.New("unreachable")
+
+	// ErrExpired is the Cause of an Extend refused without any I/O because
+	// the lock's Expiration had passed.
+	ErrExpired = errors.New("validity window has passed")
+)
+
+// NodeError is what one master did wrong in one operation.
+type NodeError struct {
+	Node int    // index of the master in the configured list
+	Addr string // the master's address, for humans
+	Err  error  // ErrTaken, an error wrapping ErrUnreachable, or the server's error reply
+}
+
+func (e *NodeError) Error() string {
+	return fmt.Sprintf("node %d (%s): %v", e.Node, e.Addr, e.Err)
+}
+
+func (e *NodeError) Unwrap() error { return e.Err }
+
+// Error describes a failed Lock, Extend or Unlock. errors.Is matches Err
+// (ErrNotAcquired or ErrNotHeld), Cause (such as context.Canceled or
+// ErrDestroyed) and every node error; errors.As reaches the *NodeError values.
+type Error struct {
+	Op       string       // "lock", "extend" or "unlock"
+	Key      string       // the key as stored
+	Attempts int          // attempts made; 1 for extend and unlock
+	Err      error        // ErrNotAcquired, ErrNotHeld or ErrDestroyed
+	Cause    error        // why it stopped before running out of attempts, or nil
+	Nodes    []*NodeError // the failures of the last attempt, in node order
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "lock: %s %q: %s", e.Op, e.Key, strings.TrimPrefix(e.Err.Error(), "lock: "))
+	if e.Op == "lock" {
+		fmt.Fprintf(&b, " after %d attempt", e.Attempts)
+		if e.Attempts != 1 {
+			b.WriteByte('s')
+		}
+	}
+	if e.Cause != nil {
+		fmt.Fprintf(&b, ": %v", e.Cause)
+	}
+	for i, n := range e.Nodes {
+		if i == 0 {
+			b.WriteString(": ")
+		} else {
+			b.WriteString("; ")
+		}
+		b.WriteString(n.Error())
+	}
+	return b.String()
+}
+
+func (e *Error) Unwrap() []error {
+	errs := make([]error, 0, len(e.Nodes)+2)
+	errs = append(errs, e.Err)
+	if e.Cause != nil {
+		errs = append(errs, e.Cause)
+	}
+	for _, n := range e.Nodes {
+		errs = append(errs, n)
+	}
+	return errs
+}
+
+// Invalid returns an error wrapping ErrInvalidArgument that names the
+// argument and says what is wrong with it.
+func Invalid(arg string, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrInvalidArgument, arg, fmt.Sprintf(format, args...))
+}

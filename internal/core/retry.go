@@ -1,0 +1,83 @@
+package core
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+)
+
+// Retry is the schedule shared by both backends, with the semantics of the
+// original package: Count retries after the first attempt (so Count+1
+// attempts in all; a negative Count retries until the context ends), and a
+// wait of max(0, Delay + uniform(-Jitter, +Jitter)) between attempts.
+// Retry is a value with no state, so one Retry can serve any number of calls.
+type Retry struct {
+	Count  int
+	Delay  time.Duration
+	Jitter time.Duration
+}
+
+// More reports whether another attempt may follow attempt number n (1-based).
+func (r Retry) More(n int) bool {
+	return r.Count < 0 || n <= r.Count
+}
+
+// Wait returns the pause before the next attempt, drawing the jitter from
+// rnd, which returns a uniform value in [0, n) (rand.Int64N in production).
+func (r Retry) Wait(rnd func(n int64) int64) time.Duration {
+	d := r.Delay
+	if r.Jitter > 0 {
+		d += time.Duration(rnd(2*int64(r.Jitter)+1)) - r.Jitter
+	}
+	return max(d, 0)
+}
+
+// Attempt is the outcome of one try: held, or the per-node failures that
+// explain why not.
+type Attempt[L any] struct {
+	Lock  L
+	OK    bool
+	Nodes []*NodeError
+}
+
+// Run calls try until it succeeds, the schedule runs out, or ctx ends. try
+// must release anything partly acquired before it returns a failed attempt.
+// The error is an *Error whose Cause is context.Cause(ctx) when ctx ended the
+// loop (ErrDestroyed for a context from [Life.Begin] that Destroy ended).
+func Run[L any](ctx context.Context, r Retry, key string, try func(context.Context) Attempt[L]) (L, error) {
+	var (
+		zero  L
+		last  []*NodeError
+		timer *time.Timer
+	)
+	for n := 0; ; n++ {
+		// Checked before every attempt: a caller who has gone never acquires.
+		if ctx.Err() != nil {
+			return zero, &Error{Op: "lock", Key: key, Attempts: n, Err: ErrNotAcquired, Cause: context.Cause(ctx), Nodes: last}
+		}
+		if n > 0 {
+			if !r.More(n) {
+				return zero, &Error{Op: "lock", Key: key, Attempts: n, Err: ErrNotAcquired, Nodes: last}
+			}
+			if timer == nil {
+				timer = time.NewTimer(r.Wait(rand.Int64N))
+			} else {
+				timer.Reset(r.Wait(rand.Int64N))
+			}
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				timer.Stop()
+				return zero, &Error{Op: "lock", Key: key, Attempts: n, Err: ErrNotAcquired, Cause: context.Cause(ctx), Nodes: last}
+			}
+		}
+		a := try(ctx)
+		if a.OK {
+			if timer != nil {
+				timer.Stop()
+			}
+			return a.Lock, nil
+		}
+		last = a.Nodes
+	}
+}
