@@ -1,0 +1,157 @@
+package lock
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+
+	"github.com/leverege/lock/config"
+	"github.com/leverege/lock/memlock"
+	"github.com/leverege/lock/redlock"
+)
+
+// EnvVar names the environment variable that [FromEnv] reads.
+const EnvVar = "LOCK_CONFIG"
+
+// Options are the arguments of [Create], as in the original create().
+type Options struct {
+	// Namespace is the prefix LockNs puts before keys ("<Namespace>:<key>").
+	// When empty, the namespace from LockConfig is used, if any.
+	Namespace string
+	// LockConfig selects and configures the backend; nil means in-memory
+	// with the defaults (retry 0, delay 100ms).
+	LockConfig *config.Config
+}
+
+// Create returns the Locker that opts describe. A Redis Locker gets one
+// connection pool per master; Destroy closes them.
+func Create(opts Options) (Locker, error) {
+	cfg := opts.LockConfig
+	if cfg == nil {
+		cfg = config.Default()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ns := opts.Namespace
+	if ns == "" {
+		ns = cfg.Namespace
+	}
+	switch cfg.Type {
+	case config.Redis:
+		lo := cfg.LockOptions
+		pools := make([]*redis.Pool, len(cfg.Connections))
+		names := make([]string, len(cfg.Connections))
+		for i, c := range cfg.Connections {
+			pools[i], names[i] = newPool(c, lo.NodeTimeout), c.Addr()
+		}
+		c, err := redlock.New(pools,
+			redlock.WithNamespace(ns),
+			redlock.WithDriftFactor(lo.DriftFactor),
+			redlock.WithRetryCount(lo.RetryCount),
+			redlock.WithRetryDelay(lo.RetryDelay),
+			redlock.WithRetryJitter(lo.RetryJitter),
+			redlock.WithNodeTimeout(lo.NodeTimeout),
+			redlock.WithNodeNames(names...),
+		)
+		if err != nil {
+			return nil, err
+		}
+		return locker[*redlock.Lock]{c.Lock, c.LockNs, c.Destroy}, nil
+	default: // config.InMemory; Validate allows nothing else
+		m, err := memlock.New(memlock.WithNamespace(ns), memlock.WithRetry(cfg.Retry), memlock.WithDelay(cfg.Delay))
+		if err != nil {
+			return nil, err
+		}
+		return locker[*memlock.Lock]{m.Lock, m.LockNs, m.Destroy}, nil
+	}
+}
+
+// FromEnv is Create with the configuration parsed from LOCK_CONFIG (any of
+// the JSON shapes package config accepts); when LOCK_CONFIG is unset or
+// empty it is the in-memory default.
+func FromEnv(namespace string) (Locker, error) {
+	opts := Options{Namespace: namespace}
+	if s := os.Getenv(EnvVar); s != "" {
+		cfg, err := config.Parse([]byte(s))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", EnvVar, err)
+		}
+		opts.LockConfig = cfg
+	}
+	return Create(opts)
+}
+
+// newPool dials one master. Each command is bounded by the node timeout
+// through its context (connection included); the read and write timeouts
+// bound what a context cannot reach, such as AUTH and SELECT while dialing.
+func newPool(c config.Connection, timeout time.Duration) *redis.Pool {
+	opts := []redis.DialOption{
+		redis.DialReadTimeout(timeout),
+		redis.DialWriteTimeout(timeout),
+	}
+	dial := func(ctx context.Context) (redis.Conn, error) {
+		if c.URL != "" {
+			return redis.DialURLContext(ctx, c.URL, opts...)
+		}
+		return redis.DialContext(ctx, "tcp", c.Addr(), append(opts,
+			redis.DialUsername(c.Username),
+			redis.DialPassword(c.Password),
+			redis.DialDatabase(c.DB),
+			redis.DialUseTLS(c.TLS),
+		)...)
+	}
+	return &redis.Pool{
+		DialContext: dial,
+		MaxIdle:     64,
+		IdleTimeout: 4 * time.Minute,
+	}
+}
+
+// backendLock is what each backend's lock type offers; it differs from Lock
+// only in that Extend returns the backend's own type.
+type backendLock[L any] interface {
+	Key() string
+	Value() string
+	Expiration() time.Time
+	Extend(ctx context.Context, ttl time.Duration) (L, error)
+	Unlock(ctx context.Context) error
+}
+
+// locker presents a backend as a Locker.
+type locker[L backendLock[L]] struct {
+	lock, lockNs func(context.Context, string, time.Duration) (L, error)
+	destroy      func() error
+}
+
+func (b locker[L]) Lock(ctx context.Context, key string, ttl time.Duration) (Lock, error) {
+	return wrap(b.lock(ctx, key, ttl))
+}
+
+func (b locker[L]) LockNs(ctx context.Context, key string, ttl time.Duration) (Lock, error) {
+	return wrap(b.lockNs(ctx, key, ttl))
+}
+
+func (b locker[L]) Destroy() error { return b.destroy() }
+
+// handle presents a backend's lock as a Lock. It holds one pointer, so
+// storing it in the interface does not allocate.
+type handle[L backendLock[L]] struct{ l L }
+
+func wrap[L backendLock[L]](l L, err error) (Lock, error) {
+	if err != nil {
+		return nil, err
+	}
+	return handle[L]{l}, nil
+}
+
+func (h handle[L]) Key() string                      { return h.l.Key() }
+func (h handle[L]) Value() string                    { return h.l.Value() }
+func (h handle[L]) Expiration() time.Time            { return h.l.Expiration() }
+func (h handle[L]) Unlock(ctx context.Context) error { return h.l.Unlock(ctx) }
+func (h handle[L]) Extend(ctx context.Context, ttl time.Duration) (Lock, error) {
+	return wrap(h.l.Extend(ctx, ttl))
+}

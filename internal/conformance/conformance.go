@@ -1,0 +1,460 @@
+// Package conformance is the one behavioural suite that every backend must
+// pass: memlock, and redlock over 1, 3 and 5 real masters. It speaks only
+// the public contract, plus a few hooks for what only a backend can do
+// (plant a foreign value on one master, list the keys left behind).
+package conformance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/leverege/lock/internal/core"
+)
+
+// Opts are the settings a test asks of a new Locker.
+type Opts struct {
+	Namespace string
+	Retry     int           // retries after the first attempt; negative: forever
+	Delay     time.Duration // wait between attempts (no jitter)
+}
+
+// Backend describes the system under test.
+type Backend struct {
+	// Masters is how many masters the Locker uses (memlock: 1).
+	Masters int
+	// New returns a new Locker; the suite destroys it.
+	New func(t *testing.T, o Opts) core.Locker
+	// Plant makes master i hold key under a value that is not l's for ttl,
+	// as another owner would.
+	Plant func(t *testing.T, l core.Locker, i int, key string, ttl time.Duration)
+	// Keys returns every key on every master, or nil when the backend
+	// cannot tell (memlock). Keys must be able to see a leaked key.
+	Keys func(t *testing.T) []string
+	// Reset clears every master between tests (may be nil).
+	Reset func(t *testing.T)
+}
+
+// Run runs the whole suite.
+func Run(t *testing.T, b Backend) {
+	tests := []struct {
+		name string
+		f    func(*testing.T, Backend)
+	}{
+		{"LockUnlock", testLockUnlock},
+		{"LockNs", testLockNs},
+		{"UniqueValues", testUniqueValues},
+		{"Extend", testExtend},
+		{"ExtendRefused", testExtendRefused},
+		{"Expiry", testExpiry},
+		{"Retry", testRetry},
+		{"RetryUntilFree", testRetryUntilFree},
+		{"Cancel", testCancel},
+		{"Destroy", testDestroy},
+		{"BadInput", testBadInput},
+		{"StaleUnlock", testStaleUnlock},
+		{"Quorum", testQuorum},
+		{"Contention", testContention},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if b.Reset != nil {
+				b.Reset(t)
+			}
+			tc.f(t, b)
+		})
+	}
+}
+
+func newLocker(t *testing.T, b Backend, o Opts) core.Locker {
+	t.Helper()
+	l := b.New(t, o)
+	t.Cleanup(func() { _ = l.Destroy() })
+	return l
+}
+
+// assertNoKeys fails when any master still holds a key.
+func assertNoKeys(t *testing.T, b Backend) {
+	t.Helper()
+	if b.Keys != nil {
+		assert.Empty(t, b.Keys(t), "keys left on the masters")
+	}
+}
+
+func testLockUnlock(t *testing.T, b Backend) {
+	ctx := t.Context()
+	l := newLocker(t, b, Opts{})
+	lk, err := l.Lock(ctx, "k", time.Second)
+	after := time.Now()
+	require.NoError(t, err)
+	assert.Equal(t, "k", lk.Key())
+	assert.GreaterOrEqual(t, len(lk.Value()), 16, "value %q too short to be unique", lk.Value())
+	assert.True(t, lk.Expiration().After(time.Now()), "expiration %v not in the future", lk.Expiration())
+	assert.False(t, lk.Expiration().After(after.Add(time.Second)), "expiration beyond ttl")
+
+	_, err = l.Lock(ctx, "k", time.Second)
+	require.ErrorIs(t, err, core.ErrNotAcquired)
+	var le *core.Error
+	require.ErrorAs(t, err, &le)
+	assert.Equal(t, 1, le.Attempts)
+	assert.Equal(t, "k", le.Key)
+	assert.ErrorIs(t, err, core.ErrTaken)
+	assert.NotErrorIs(t, err, core.ErrUnreachable)
+	// Lock returns once a quorum has answered; the other masters may not
+	// hold the first lock yet, so at least the masters that decided it.
+	assert.GreaterOrEqual(t, len(le.Nodes), b.Masters-(b.Masters/2+1)+1, "node errors")
+	for _, ne := range le.Nodes {
+		assert.ErrorIs(t, ne, core.ErrTaken)
+	}
+
+	require.NoError(t, lk.Unlock(ctx))
+	err = lk.Unlock(ctx)
+	assert.ErrorIs(t, err, core.ErrNotHeld, "second Unlock")
+	assertNoKeys(t, b)
+
+	lk2, err := l.Lock(ctx, "k", time.Second)
+	require.NoError(t, err, "Lock after Unlock")
+	assert.NotEqual(t, lk.Value(), lk2.Value())
+	require.NoError(t, lk2.Unlock(ctx))
+}
+
+func testLockNs(t *testing.T, b Backend) {
+	ctx := t.Context()
+	l := newLocker(t, b, Opts{Namespace: "app"})
+	lk, err := l.LockNs(ctx, "k", time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, "app:k", lk.Key())
+	_, err = l.Lock(ctx, "app:k", time.Second)
+	assert.ErrorIs(t, err, core.ErrNotAcquired, "Lock(app:k) while LockNs(k) holds")
+	plain, err := l.Lock(ctx, "k", time.Second)
+	require.NoError(t, err, "Lock(k) is another key than LockNs(k)")
+	require.NoError(t, plain.Unlock(ctx))
+	require.NoError(t, lk.Unlock(ctx))
+
+	bare := newLocker(t, b, Opts{})
+	lk, err = bare.LockNs(ctx, "k", time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, "k", lk.Key(), "empty namespace keeps the key")
+	require.NoError(t, lk.Unlock(ctx))
+	assertNoKeys(t, b)
+}
+
+func testUniqueValues(t *testing.T, b Backend) {
+	ctx := t.Context()
+	l := newLocker(t, b, Opts{})
+	seen := map[string]bool{}
+	for i := range 50 {
+		lk, err := l.Lock(ctx, fmt.Sprint("u", i%3), time.Second)
+		require.NoError(t, err)
+		assert.False(t, seen[lk.Value()], "value %q handed out twice", lk.Value())
+		seen[lk.Value()] = true
+		require.NoError(t, lk.Unlock(ctx))
+	}
+}
+
+func testExtend(t *testing.T, b Backend) {
+	ctx := t.Context()
+	l := newLocker(t, b, Opts{})
+	lk, err := l.Lock(ctx, "k", 300*time.Millisecond)
+	require.NoError(t, err)
+	ext, err := lk.Extend(ctx, 2*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, lk.Key(), ext.Key())
+	assert.Equal(t, lk.Value(), ext.Value())
+	assert.True(t, ext.Expiration().After(lk.Expiration()), "extended expiration %v not after %v", ext.Expiration(), lk.Expiration())
+
+	time.Sleep(time.Until(lk.Expiration()) + 100*time.Millisecond)
+	_, err = l.Lock(ctx, "k", time.Second)
+	assert.ErrorIs(t, err, core.ErrNotAcquired, "Lock after the old ttl but within the extension")
+	// The old handle names the same acquisition: its Unlock releases it.
+	require.NoError(t, lk.Unlock(ctx))
+	assertNoKeys(t, b)
+}
+
+func testExtendRefused(t *testing.T, b Backend) {
+	ctx := t.Context()
+	l := newLocker(t, b, Opts{})
+
+	// Past its Expiration: refused as expired.
+	lk, err := l.Lock(ctx, "exp", 50*time.Millisecond)
+	require.NoError(t, err)
+	time.Sleep(time.Until(lk.Expiration()) + 10*time.Millisecond)
+	_, err = lk.Extend(ctx, time.Second)
+	require.ErrorIs(t, err, core.ErrNotHeld)
+	assert.ErrorIs(t, err, core.ErrExpired)
+
+	// Released already: refused, and nothing is created.
+	lk, err = l.Lock(ctx, "gone", time.Second)
+	require.NoError(t, err)
+	require.NoError(t, lk.Unlock(ctx))
+	_, err = lk.Extend(ctx, time.Second)
+	require.ErrorIs(t, err, core.ErrNotHeld)
+	assertNoKeys(t, b)
+
+	// Another owner holds it now: refused, and the owner keeps it.
+	old, err := l.Lock(ctx, "taken", 60*time.Millisecond)
+	require.NoError(t, err)
+	time.Sleep(time.Until(old.Expiration()) + 80*time.Millisecond)
+	owner, err := l.Lock(ctx, "taken", 2*time.Second)
+	require.NoError(t, err)
+	_, err = old.Extend(ctx, time.Second)
+	require.ErrorIs(t, err, core.ErrNotHeld)
+	_, err = owner.Extend(ctx, 2*time.Second)
+	require.NoError(t, err, "the owner's lock survives another's failed Extend")
+	require.NoError(t, owner.Unlock(ctx))
+}
+
+func testExpiry(t *testing.T, b Backend) {
+	ctx := t.Context()
+	l := newLocker(t, b, Opts{})
+	lk, err := l.Lock(ctx, "k", 100*time.Millisecond)
+	require.NoError(t, err)
+	time.Sleep(time.Until(lk.Expiration()) + 50*time.Millisecond)
+	lk2, err := l.Lock(ctx, "k", time.Second)
+	require.NoError(t, err, "Lock after the holder's ttl")
+	require.NoError(t, lk2.Unlock(ctx))
+	assert.ErrorIs(t, lk.Unlock(ctx), core.ErrNotHeld, "Unlock of the expired lock")
+}
+
+func testRetry(t *testing.T, b Backend) {
+	ctx := t.Context()
+	for _, retry := range []int{0, 1, 3} {
+		l := newLocker(t, b, Opts{Retry: retry, Delay: 5 * time.Millisecond})
+		key := fmt.Sprint("retry", retry)
+		for i := range b.Masters {
+			b.Plant(t, l, i, key, 5*time.Second)
+		}
+		_, err := l.Lock(ctx, key, time.Second)
+		var le *core.Error
+		require.ErrorAs(t, err, &le, "retry %d", retry)
+		assert.Equal(t, retry+1, le.Attempts, "retry %d: attempts", retry)
+		assert.ErrorIs(t, err, core.ErrNotAcquired)
+		assert.Nil(t, le.Cause, "retry %d: ran out, no cause", retry)
+	}
+}
+
+func testRetryUntilFree(t *testing.T, b Backend) {
+	ctx := t.Context()
+	l := newLocker(t, b, Opts{Retry: -1, Delay: 10 * time.Millisecond})
+	lk, err := l.Lock(ctx, "k", 150*time.Millisecond)
+	require.NoError(t, err)
+	// Not unlocked: the waiter gets it once the ttl runs out.
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	lk2, err := l.Lock(cctx, "k", time.Second)
+	require.NoError(t, err)
+	assert.False(t, time.Now().Before(lk.Expiration()), "acquired before the holder's validity ended")
+	require.NoError(t, lk2.Unlock(ctx))
+}
+
+func testCancel(t *testing.T, b Backend) {
+	ctx := t.Context()
+	l := newLocker(t, b, Opts{Retry: -1, Delay: 10 * time.Millisecond})
+
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err := l.Lock(cancelled, "free", time.Second)
+	require.ErrorIs(t, err, core.ErrNotAcquired, "Lock with a cancelled context")
+	assert.ErrorIs(t, err, context.Canceled)
+	assertNoKeys(t, b)
+
+	lk, err := l.Lock(ctx, "k", 5*time.Second)
+	require.NoError(t, err)
+	dctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = l.Lock(dctx, "k", time.Second)
+	require.ErrorIs(t, err, core.ErrNotAcquired)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Less(t, time.Since(start), 2*time.Second, "Lock returned long after its deadline")
+	var le *core.Error
+	require.ErrorAs(t, err, &le)
+	assert.Greater(t, le.Attempts, 1, "retried until the deadline")
+	require.NoError(t, lk.Unlock(ctx))
+	assertNoKeys(t, b)
+}
+
+func testDestroy(t *testing.T, b Backend) {
+	ctx := t.Context()
+	l := b.New(t, Opts{Retry: -1, Delay: 10 * time.Millisecond})
+	lk, err := l.Lock(ctx, "k", 5*time.Second)
+	require.NoError(t, err)
+
+	// A waiter is interrupted by Destroy.
+	waited := make(chan error, 1)
+	go func() {
+		_, err := l.Lock(ctx, "k", time.Second)
+		waited <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	require.NoError(t, l.Destroy())
+	select {
+	case err := <-waited:
+		assert.ErrorIs(t, err, core.ErrDestroyed, "waiter")
+		assert.ErrorIs(t, err, core.ErrNotAcquired, "waiter")
+	case <-time.After(5 * time.Second):
+		t.Fatal("a waiting Lock was not interrupted by Destroy")
+	}
+
+	require.NoError(t, l.Destroy(), "second Destroy")
+	_, err = l.Lock(ctx, "other", time.Second)
+	assert.ErrorIs(t, err, core.ErrDestroyed, "Lock after Destroy")
+	_, err = l.LockNs(ctx, "other", time.Second)
+	assert.ErrorIs(t, err, core.ErrDestroyed, "LockNs after Destroy")
+	_, err = lk.Extend(ctx, time.Second)
+	assert.ErrorIs(t, err, core.ErrDestroyed, "Extend after Destroy")
+	assert.ErrorIs(t, lk.Unlock(ctx), core.ErrDestroyed, "Unlock after Destroy")
+}
+
+func testBadInput(t *testing.T, b Backend) {
+	ctx := t.Context()
+	l := newLocker(t, b, Opts{})
+	for _, tc := range []struct {
+		name string
+		key  string
+		ttl  time.Duration
+		arg  string
+	}{
+		{"empty key", "", time.Second, "key"},
+		{"zero ttl", "k", 0, "ttl"},
+		{"negative ttl", "k", -time.Second, "ttl"},
+	} {
+		for _, lockNs := range []bool{false, true} {
+			f := l.Lock
+			if lockNs {
+				f = l.LockNs
+			}
+			_, err := f(ctx, tc.key, tc.ttl)
+			require.ErrorIs(t, err, core.ErrInvalidArgument, "%s (LockNs %v)", tc.name, lockNs)
+			assert.Contains(t, err.Error(), tc.arg, "%s: error names the argument", tc.name)
+			assert.NotErrorIs(t, err, core.ErrNotAcquired)
+		}
+	}
+	lk, err := l.Lock(ctx, "k", time.Second)
+	require.NoError(t, err)
+	for _, ttl := range []time.Duration{0, -time.Second} {
+		_, err = lk.Extend(ctx, ttl)
+		require.ErrorIs(t, err, core.ErrInvalidArgument, "Extend(%v)", ttl)
+	}
+	require.NoError(t, lk.Unlock(ctx), "the lock survives bad Extend calls")
+	assertNoKeys(t, b)
+}
+
+func testStaleUnlock(t *testing.T, b Backend) {
+	ctx := t.Context()
+	l := newLocker(t, b, Opts{})
+	stale, err := l.Lock(ctx, "k", 60*time.Millisecond)
+	require.NoError(t, err)
+	time.Sleep(time.Until(stale.Expiration()) + 80*time.Millisecond)
+	owner, err := l.Lock(ctx, "k", 2*time.Second)
+	require.NoError(t, err)
+	err = stale.Unlock(ctx)
+	require.ErrorIs(t, err, core.ErrNotHeld, "Unlock of an expired lock")
+	_, err = l.Lock(ctx, "k", time.Second)
+	require.ErrorIs(t, err, core.ErrNotAcquired, "the stale Unlock deleted the owner's key")
+	require.NoError(t, owner.Unlock(ctx))
+	assertNoKeys(t, b)
+}
+
+// testQuorum plants a foreign value on every subset of masters: Lock must
+// succeed exactly when the free masters are a quorum, and a refused Lock
+// must leave nothing of its own on any master.
+func testQuorum(t *testing.T, b Backend) {
+	ctx := t.Context()
+	n := b.Masters
+	quorum := n/2 + 1
+	for set := range 1 << n {
+		held := 0
+		for i := range n {
+			if set&(1<<i) != 0 {
+				held++
+			}
+		}
+		t.Run(fmt.Sprintf("held=%0*b", n, set), func(t *testing.T) {
+			if b.Reset != nil {
+				b.Reset(t)
+			}
+			l := newLocker(t, b, Opts{})
+			key := fmt.Sprint("q", set)
+			for i := range n {
+				if set&(1<<i) != 0 {
+					b.Plant(t, l, i, key, 5*time.Second)
+				}
+			}
+			lk, err := l.Lock(ctx, key, time.Second)
+			if n-held >= quorum {
+				require.NoError(t, err, "%d of %d masters free", n-held, n)
+				require.NoError(t, lk.Unlock(ctx))
+			} else {
+				require.ErrorIs(t, err, core.ErrNotAcquired, "%d of %d masters free", n-held, n)
+				var le *core.Error
+				require.ErrorAs(t, err, &le)
+				taken := 0
+				for _, ne := range le.Nodes {
+					if errors.Is(ne, core.ErrTaken) {
+						taken++
+					}
+				}
+				assert.GreaterOrEqual(t, taken, n-quorum+1, "node errors name the taken masters: %v", err)
+			}
+			if b.Keys != nil {
+				assert.Len(t, b.Keys(t), held, "only the planted keys remain")
+			}
+		})
+	}
+}
+
+// testContention has goroutines increment an unprotected counter under the
+// lock: any overlap shows as a lost update or a failed entry flag.
+func testContention(t *testing.T, b Backend) {
+	ctx := t.Context()
+	const workers, rounds = 8, 15
+	l := newLocker(t, b, Opts{Retry: -1, Delay: 2 * time.Millisecond})
+	var (
+		counter atomic.Int64 // read and written apart, so overlap loses updates
+		inside  atomic.Bool
+		overlap atomic.Int32
+		wg      sync.WaitGroup
+		errs    = make(chan error, workers*rounds)
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range rounds {
+				cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+				lk, err := l.Lock(cctx, "counter", 2*time.Second)
+				cancel()
+				if err != nil {
+					errs <- err
+					return
+				}
+				if !inside.CompareAndSwap(false, true) {
+					overlap.Add(1)
+				}
+				c := counter.Load()
+				time.Sleep(100 * time.Microsecond)
+				counter.Store(c + 1)
+				inside.Store(false)
+				if err := lk.Unlock(ctx); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	assert.Zero(t, overlap.Load(), "holders overlapped")
+	assert.EqualValues(t, workers*rounds, counter.Load(), "lost updates")
+	assertNoKeys(t, b)
+}

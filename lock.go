@@ -1,0 +1,38 @@
+// Package lock is a distributed lock for Go with the API of the JavaScript
+// package @leverege/lock: one factory, [Create], returns a [Locker] driven by
+// a configuration (often the LOCK_CONFIG environment variable, see
+// [FromEnv]): either a Redis lock that works across processes and machines,
+// using the Redlock algorithm over one or more independent masters (package
+// redlock), or an in-memory lock inside one process (package memlock).
+//
+// Both backends keep the same contract and return the same errors, so code
+// written against [Locker] and [Lock] runs on either. See package redlock for
+// what a Redis lock guarantees and what it does not.
+package lock
+
+import "github.com/leverege/lock/internal/core"
+
+// Lock is one acquisition of a key; see the method docs for the contract.
+type Lock = core.Lock
+
+// Locker hands out locks; see the method docs for the contract.
+type Locker = core.Locker
+
+// Errors. Both backends return these same values; match them with errors.Is.
+var (
+	ErrNotAcquired     = core.ErrNotAcquired     // Lock gave up (held elsewhere, no quorum, context ended)
+	ErrNotHeld         = core.ErrNotHeld         // Extend or Unlock: expired or no longer ours on a quorum
+	ErrDestroyed       = core.ErrDestroyed       // any call after (or interrupted by) Destroy
+	ErrInvalidArgument = core.ErrInvalidArgument // empty key, bad ttl: refused before any I/O
+	ErrTaken           = core.ErrTaken           // per node: the key holds another owner's value
+	ErrUnreachable     = core.ErrUnreachable     // per node: no answer in time, or a broken connection
+	ErrExpired         = core.ErrExpired         // cause of an Extend refused because Expiration had passed
+)
+
+// Error is the detail behind a failed Lock, Extend or Unlock: the key, the
+// attempts made, why it stopped and what each failing master answered.
+// Reach it with errors.As.
+type Error = core.Error
+
+// NodeError is what one master answered in a failed operation.
+type NodeError = core.NodeError

@@ -1,0 +1,240 @@
+// Package memlock is the in-process twin of package redlock: the same
+// contract, errors and option semantics, with the process's memory as its
+// one always-healthy master. Locks are shared by the users of one Locker
+// value, not across processes.
+//
+// It keeps one map entry per held key and no goroutine or timer per lock:
+// expiry is decided by comparing times when a key is next touched, and
+// expired entries are swept as the map grows.
+package memlock
+
+import (
+	"context"
+	"crypto/rand"
+	"sync"
+	"time"
+
+	"github.com/leverege/lock/internal/core"
+)
+
+// The errors that Locker and Lock return; the same values as the root
+// package's and package redlock's.
+var (
+	ErrNotAcquired     = core.ErrNotAcquired
+	ErrNotHeld         = core.ErrNotHeld
+	ErrDestroyed       = core.ErrDestroyed
+	ErrInvalidArgument = core.ErrInvalidArgument
+)
+
+// Defaults, as in the original package's InMemoryLock example.
+const (
+	DefaultRetry = 0
+	DefaultDelay = 100 * time.Millisecond
+)
+
+// addr names the one "master" in per-node errors.
+const addr = "memory"
+
+type options struct {
+	namespace string
+	retry     core.Retry
+	now       func() time.Time
+}
+
+// Option configures a [Locker]. Options not given keep their defaults; an
+// option given as zero means zero.
+type Option func(*options)
+
+// WithNamespace sets the prefix that LockNs puts before keys.
+func WithNamespace(ns string) Option { return func(o *options) { o.namespace = ns } }
+
+// WithRetry sets how many times Lock tries again after its first attempt
+// fails (n+1 attempts in all); a negative n retries until the context ends.
+// Default 0.
+func WithRetry(n int) Option { return func(o *options) { o.retry.Count = n } }
+
+// WithDelay sets the wait between attempts. Default 100ms.
+func WithDelay(d time.Duration) Option { return func(o *options) { o.retry.Delay = d } }
+
+// WithClock replaces time.Now for deciding expiry (for tests). Retry waits
+// still use real timers.
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+type entry struct {
+	value string
+	exp   time.Time
+}
+
+// Locker hands out locks within one process. It is safe for concurrent use.
+type Locker struct {
+	opts options
+	life core.Life
+
+	mu    sync.Mutex
+	keys  map[string]entry
+	swept int // len(keys) after the last sweep
+}
+
+// New returns a Locker.
+func New(opts ...Option) (*Locker, error) {
+	o := options{retry: core.Retry{Count: DefaultRetry, Delay: DefaultDelay}, now: time.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	switch {
+	case o.retry.Delay < 0:
+		return nil, core.Invalid("delay", "%v must not be negative", o.retry.Delay)
+	case o.now == nil:
+		return nil, core.Invalid("clock", "must not be nil")
+	}
+	return &Locker{opts: o, keys: make(map[string]entry)}, nil
+}
+
+// Lock acquires key as given for ttl, retrying as the options say. When ctx
+// ends first the error matches both ErrNotAcquired and ctx's error.
+func (m *Locker) Lock(ctx context.Context, key string, ttl time.Duration) (*Lock, error) {
+	if err := core.CheckKey(key); err != nil {
+		return nil, err
+	}
+	if err := core.CheckTTL(ttl, 0); err != nil {
+		return nil, err
+	}
+	ctx, done, err := m.life.Begin(ctx)
+	if err != nil {
+		return nil, &core.Error{Op: "lock", Key: key, Err: err}
+	}
+	defer done()
+	return core.Run(ctx, m.opts.retry, key, func(context.Context) core.Attempt[*Lock] {
+		return m.attempt(key, ttl)
+	})
+}
+
+// LockNs is Lock on "<namespace>:<key>".
+func (m *Locker) LockNs(ctx context.Context, key string, ttl time.Duration) (*Lock, error) {
+	if err := core.CheckKey(key); err != nil {
+		return nil, err
+	}
+	return m.Lock(ctx, core.Namespaced(m.opts.namespace, key), ttl)
+}
+
+func (m *Locker) attempt(key string, ttl time.Duration) core.Attempt[*Lock] {
+	value := rand.Text()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.opts.now()
+	if e, ok := m.keys[key]; ok && now.Before(e.exp) {
+		return core.Attempt[*Lock]{Nodes: []*core.NodeError{{Node: 0, Addr: addr, Err: core.ErrTaken}}}
+	}
+	exp := now.Add(ttl)
+	m.keys[key] = entry{value: value, exp: exp}
+	m.sweep(now)
+	return core.Attempt[*Lock]{OK: true, Lock: &Lock{m: m, key: key, value: value, exp: exp}}
+}
+
+// sweep drops expired entries once the map has doubled since the last
+// sweep, so a map of n live keys costs O(1) amortised per insert and never
+// holds more than about twice what is live. m.mu must be held.
+func (m *Locker) sweep(now time.Time) {
+	if len(m.keys) < 2*max(m.swept, 64) {
+		return
+	}
+	for k, e := range m.keys {
+		if !now.Before(e.exp) {
+			delete(m.keys, k)
+		}
+	}
+	m.swept = len(m.keys)
+}
+
+// held reports whether key holds value and has not expired at now, dropping
+// an expired entry of value on the way. m.mu must be held.
+func (m *Locker) held(key, value string, now time.Time) bool {
+	e, ok := m.keys[key]
+	if !ok || e.value != value {
+		return false
+	}
+	if !now.Before(e.exp) {
+		delete(m.keys, key)
+		return false
+	}
+	return true
+}
+
+// Destroy interrupts calls in flight (they fail with ErrDestroyed), waits
+// for them and forgets every lock. Later calls fail with ErrDestroyed.
+// Destroy is idempotent and always returns nil.
+func (m *Locker) Destroy() error {
+	if m.life.Destroy() {
+		m.mu.Lock()
+		m.keys = nil
+		m.mu.Unlock()
+	}
+	return nil
+}
+
+// Lock is one acquisition. It is immutable and safe for concurrent use.
+type Lock struct {
+	m     *Locker
+	key   string
+	value string
+	exp   time.Time
+}
+
+// Key is the key as stored.
+func (l *Lock) Key() string { return l.key }
+
+// Value is the random value this acquisition stored.
+func (l *Lock) Value() string { return l.value }
+
+// Expiration is the end of the validity window.
+func (l *Lock) Expiration() time.Time { return l.exp }
+
+// Extend resets the lock's time to live to ttl from now. It fails with
+// ErrNotHeld once Expiration has passed or when the key is no longer this
+// lock's; a failed Extend changes nothing.
+func (l *Lock) Extend(_ context.Context, ttl time.Duration) (*Lock, error) {
+	m := l.m
+	if err := core.CheckTTL(ttl, 0); err != nil {
+		return nil, err
+	}
+	exit, err := m.life.Enter()
+	if err != nil {
+		return nil, &core.Error{Op: "extend", Key: l.key, Err: err}
+	}
+	defer exit()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.opts.now()
+	if !now.Before(l.exp) {
+		return nil, &core.Error{Op: "extend", Key: l.key, Attempts: 1, Err: core.ErrNotHeld, Cause: core.ErrExpired}
+	}
+	if !m.held(l.key, l.value, now) {
+		return nil, m.notHeld("extend", l.key)
+	}
+	exp := now.Add(ttl)
+	m.keys[l.key] = entry{value: l.value, exp: exp}
+	return &Lock{m: m, key: l.key, value: l.value, exp: exp}, nil
+}
+
+// Unlock deletes the key if it still holds this lock's value, and fails
+// with ErrNotHeld (touching nothing) when it does not or has expired.
+func (l *Lock) Unlock(context.Context) error {
+	m := l.m
+	exit, err := m.life.Enter()
+	if err != nil {
+		return &core.Error{Op: "unlock", Key: l.key, Err: err}
+	}
+	defer exit()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.held(l.key, l.value, m.opts.now()) {
+		return m.notHeld("unlock", l.key)
+	}
+	delete(m.keys, l.key)
+	return nil
+}
+
+func (m *Locker) notHeld(op, key string) error {
+	return &core.Error{Op: op, Key: key, Attempts: 1, Err: core.ErrNotHeld,
+		Nodes: []*core.NodeError{{Node: 0, Addr: addr, Err: core.ErrNotHeld}}}
+}

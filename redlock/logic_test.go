@@ -1,0 +1,70 @@
+package redlock
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/leverege/lock/internal/core"
+)
+
+func TestDrift(t *testing.T) {
+	for _, tc := range []struct {
+		factor float64
+		ttl    time.Duration
+		want   time.Duration
+	}{
+		{0.01, 10 * time.Second, 102 * time.Millisecond},
+		{0.01, time.Second, 12 * time.Millisecond},
+		{0.01, 1049 * time.Millisecond, 12 * time.Millisecond}, // 10.49 rounds down
+		{0.01, 1050 * time.Millisecond, 13 * time.Millisecond}, // 10.5 rounds up
+		{0, time.Second, 2 * time.Millisecond},
+		{0.5, 4 * time.Millisecond, 4 * time.Millisecond},
+	} {
+		o := options{driftFactor: tc.factor}
+		assert.Equal(t, tc.want, o.drift(tc.ttl), "drift(%v, %v)", tc.factor, tc.ttl)
+	}
+}
+
+// TestDecide feeds answers in every order for small N and checks that the
+// poll stops exactly when the outcome is certain, and decides right.
+func TestDecide(t *testing.T) {
+	no := errors.New("no")
+	for n := 1; n <= 5; n++ {
+		quorum := n/2 + 1
+		for mask := range 1 << n { // bit i set: master i says yes
+			p := &poll{votes: make(chan vote, n), errs: make([]error, n), quorum: quorum}
+			yes := 0
+			for i := range n {
+				p.errs[i] = errPending
+				var err error
+				if mask&(1<<i) == 0 {
+					err = no
+				} else {
+					yes++
+				}
+				p.votes <- vote{i, err}
+			}
+			got := p.decide()
+			name := fmt.Sprintf("N=%d yes=%0*b", n, n, mask)
+			assert.Equal(t, yes >= quorum, got, name)
+			// It read no more answers than it needed: it stopped at the
+			// first answer that settled the outcome.
+			read := p.yes + p.no
+			assert.True(t, p.yes == quorum || p.no == n-quorum+1, "%s: stopped at yes=%d no=%d", name, p.yes, p.no)
+			assert.Equal(t, n-read, p.pending(), name)
+		}
+	}
+}
+
+func TestFailuresInNodeOrder(t *testing.T) {
+	c := &Client{nodes: []node{{name: "a"}, {name: "b"}, {name: "c"}}}
+	p := &poll{errs: []error{core.ErrTaken, nil, errPending}}
+	f := p.failures(c)
+	if assert.Len(t, f, 1) {
+		assert.Equal(t, &core.NodeError{Node: 0, Addr: "a", Err: core.ErrTaken}, f[0])
+	}
+}

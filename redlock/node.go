@@ -1,0 +1,94 @@
+package redlock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+
+	"github.com/leverege/lock/internal/core"
+)
+
+// node is one independent master.
+type node struct {
+	pool    *redis.Pool
+	name    string
+	timeout time.Duration
+}
+
+// errNoKey is a node's "no" to extend or unlock: the key is gone there or
+// holds another value.
+var errNoKey = fmt.Errorf("%w here", core.ErrNotHeld)
+
+// do runs f on a pooled connection, the whole of it (getting and dialing the
+// connection included) bounded by the node timeout, so a hung or cut-off
+// master costs at most that long.
+func (n *node) do(ctx context.Context, f func(context.Context, redis.Conn) (any, error)) (any, error) {
+	cctx, cancel := context.WithTimeout(ctx, n.timeout)
+	defer cancel()
+	conn, err := n.pool.GetContext(cctx)
+	if err != nil {
+		return nil, classify(ctx, err)
+	}
+	reply, err := f(cctx, conn)
+	conn.Close()
+	if err != nil {
+		return nil, classify(ctx, err)
+	}
+	return reply, nil
+}
+
+// classify tells the three kinds of node failure apart: the server's error
+// reply (kept as is), the caller's context ending (its cause), and anything
+// else (no answer in time, a broken connection), which wraps ErrUnreachable.
+func classify(ctx context.Context, err error) error {
+	var reply redis.Error
+	switch {
+	case errors.As(err, &reply):
+		return err
+	case ctx.Err() != nil:
+		return context.Cause(ctx)
+	default:
+		return fmt.Errorf("%w: %w", core.ErrUnreachable, err)
+	}
+}
+
+// acquire sets key to value for ttl unless the key exists. nil means set.
+func (n *node) acquire(ctx context.Context, key, value string, ttl time.Duration) error {
+	reply, err := n.do(ctx, func(ctx context.Context, c redis.Conn) (any, error) {
+		return redis.DoContext(c, ctx, "SET", key, value, "NX", "PX", ttl.Milliseconds())
+	})
+	switch {
+	case err != nil:
+		return err
+	case reply == nil:
+		return core.ErrTaken
+	}
+	return nil
+}
+
+// release deletes key where it holds value. nil means deleted.
+func (n *node) release(ctx context.Context, key, value string) error {
+	return n.script(ctx, releaseScript, key, value)
+}
+
+// extend resets key's ttl where it holds value. nil means extended.
+func (n *node) extend(ctx context.Context, key, value string, ttl time.Duration) error {
+	return n.script(ctx, extendScript, key, value, strconv.FormatInt(ttl.Milliseconds(), 10))
+}
+
+func (n *node) script(ctx context.Context, s *redis.Script, keysAndArgs ...any) error {
+	reply, err := n.do(ctx, func(ctx context.Context, c redis.Conn) (any, error) {
+		return redis.Int(s.DoContext(ctx, c, keysAndArgs...))
+	})
+	switch {
+	case err != nil:
+		return err
+	case reply != 1:
+		return errNoKey
+	}
+	return nil
+}

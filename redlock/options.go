@@ -1,0 +1,100 @@
+package redlock
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/leverege/lock/internal/core"
+)
+
+// Defaults, as in the original package (node-redlock v4) where it has the
+// option, and chosen here where it has not.
+const (
+	DefaultDriftFactor = 0.01
+	DefaultRetryCount  = 10
+	DefaultRetryDelay  = 200 * time.Millisecond
+	DefaultRetryJitter = 100 * time.Millisecond
+	// DefaultNodeTimeout bounds each command to one master, connection
+	// included. The Redlock spec advises a per-node timeout far below the
+	// ttl (5-50 ms for a 10 s ttl) so that a dead master costs little.
+	DefaultNodeTimeout = 50 * time.Millisecond
+)
+
+type options struct {
+	namespace   string
+	driftFactor float64
+	retry       core.Retry
+	nodeTimeout time.Duration
+	names       []string
+}
+
+// Option configures a [Client]. Options not given keep their defaults; an
+// option given as zero means zero.
+type Option func(*options)
+
+// WithNamespace sets the prefix that LockNs puts before keys
+// ("<namespace>:<key>").
+func WithNamespace(ns string) Option { return func(o *options) { o.namespace = ns } }
+
+// WithDriftFactor sets the share of the ttl allowed for clock drift between
+// the masters and this process; the validity of a lock is
+// ttl - elapsed - (round(f*ttl) + 2ms). It must be in [0, 1). Default 0.01.
+func WithDriftFactor(f float64) Option { return func(o *options) { o.driftFactor = f } }
+
+// WithRetryCount sets how many times Lock tries again after its first
+// attempt fails (n+1 attempts in all); a negative n retries until the
+// context ends. Default 10.
+func WithRetryCount(n int) Option { return func(o *options) { o.retry.Count = n } }
+
+// WithRetryDelay sets the base wait between attempts. Default 200ms.
+func WithRetryDelay(d time.Duration) Option { return func(o *options) { o.retry.Delay = d } }
+
+// WithRetryJitter sets the most that is randomly added to or taken from the
+// retry delay, so that contenders spread out. Default 100ms.
+func WithRetryJitter(d time.Duration) Option { return func(o *options) { o.retry.Jitter = d } }
+
+// WithNodeTimeout bounds every command to one master, getting the pooled
+// connection (and dialing it) included. Default 50ms.
+func WithNodeTimeout(d time.Duration) Option { return func(o *options) { o.nodeTimeout = d } }
+
+// WithNodeNames names the masters (their addresses, say) in errors; names
+// are matched to pools by position. By default a master is named "pool[i]".
+func WithNodeNames(names ...string) Option { return func(o *options) { o.names = names } }
+
+func buildOptions(n int, opts []Option) (options, error) {
+	o := options{
+		driftFactor: DefaultDriftFactor,
+		retry:       core.Retry{Count: DefaultRetryCount, Delay: DefaultRetryDelay, Jitter: DefaultRetryJitter},
+		nodeTimeout: DefaultNodeTimeout,
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	switch {
+	case math.IsNaN(o.driftFactor) || o.driftFactor < 0 || o.driftFactor >= 1:
+		return o, core.Invalid("drift factor", "%v must be in [0, 1)", o.driftFactor)
+	case o.retry.Delay < 0:
+		return o, core.Invalid("retry delay", "%v must not be negative", o.retry.Delay)
+	case o.retry.Jitter < 0:
+		return o, core.Invalid("retry jitter", "%v must not be negative", o.retry.Jitter)
+	case o.nodeTimeout <= 0:
+		return o, core.Invalid("node timeout", "%v must be positive", o.nodeTimeout)
+	case o.names != nil && len(o.names) != n:
+		return o, core.Invalid("node names", "%d names for %d pools", len(o.names), n)
+	}
+	if o.names == nil {
+		o.names = make([]string, n)
+		for i := range o.names {
+			o.names[i] = fmt.Sprintf("pool[%d]", i)
+		}
+	}
+	return o, nil
+}
+
+// drift is the allowance for clock drift and Redis' 1 ms expiry precision
+// taken off every validity window: round(driftFactor*ttl) + 2ms, in whole
+// milliseconds like the ttl that Redis sees.
+func (o *options) drift(ttl time.Duration) time.Duration {
+	return time.Duration(math.Round(o.driftFactor*float64(ttl.Milliseconds())))*time.Millisecond + 2*time.Millisecond
+}

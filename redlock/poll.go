@@ -1,0 +1,86 @@
+package redlock
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+
+	"github.com/leverege/lock/internal/core"
+)
+
+var errPending = errors.New("no answer yet")
+
+// vote is one master's answer to one request; err nil means yes.
+type vote struct {
+	node int
+	err  error
+}
+
+// poll is one request fanned out to every master, one goroutine each, with
+// a channel buffered for every answer so that no sender ever blocks, however
+// early the caller stops listening.
+type poll struct {
+	votes   chan vote
+	left    atomic.Int32  // answers not yet sent
+	settled chan struct{} // closed once every master has answered
+	errs    []error       // per node: errPending until it answers, then nil for yes
+	yes, no int
+	quorum  int
+}
+
+// ask sends op to every master at once.
+func (c *Client) ask(ctx context.Context, op func(context.Context, *node) error) *poll {
+	p := &poll{
+		votes:   make(chan vote, len(c.nodes)),
+		errs:    make([]error, len(c.nodes)),
+		quorum:  c.quorum,
+		settled: make(chan struct{}),
+	}
+	p.left.Store(int32(len(c.nodes)))
+	for i := range p.errs {
+		p.errs[i] = errPending
+	}
+	for i := range c.nodes {
+		n := &c.nodes[i]
+		c.life.Go(func() {
+			p.votes <- vote{i, op(ctx, n)}
+			if p.left.Add(-1) == 0 {
+				close(p.settled)
+			}
+		})
+	}
+	return p
+}
+
+func (p *poll) pending() int { return len(p.errs) - p.yes - p.no }
+
+func (p *poll) next() vote {
+	v := <-p.votes
+	p.errs[v.node] = v.err
+	if v.err == nil {
+		p.yes++
+	} else {
+		p.no++
+	}
+	return v
+}
+
+// decide reads answers until the outcome is certain: a quorum said yes, or
+// so many said no that a quorum no longer can.
+func (p *poll) decide() bool {
+	for p.yes < p.quorum && p.no <= len(p.errs)-p.quorum {
+		p.next()
+	}
+	return p.yes >= p.quorum
+}
+
+// failures returns the node errors among the answers so far, in node order.
+func (p *poll) failures(c *Client) []*core.NodeError {
+	var out []*core.NodeError
+	for i, err := range p.errs {
+		if err != nil && err != errPending {
+			out = append(out, &core.NodeError{Node: i, Addr: c.nodes[i].name, Err: err})
+		}
+	}
+	return out
+}

@@ -1,0 +1,6 @@
+-- Delete the key only while it still holds this acquisition's value.
+-- KEYS[1] = key, ARGV[1] = value. Returns 1 when deleted, 0 otherwise.
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+  return redis.call("DEL", KEYS[1])
+end
+return 0

@@ -1,0 +1,19 @@
+package redlock
+
+import (
+	_ "embed"
+
+	"github.com/gomodule/redigo/redis"
+)
+
+var (
+	//go:embed release.lua
+	releaseSrc string
+	//go:embed extend.lua
+	extendSrc string
+
+	// redigo computes each script's SHA1 and runs EVALSHA, falling back to
+	// EVAL when a master answers NOSCRIPT (after a restart, say).
+	releaseScript = redis.NewScript(1, releaseSrc)
+	extendScript  = redis.NewScript(1, extendSrc)
+)
