@@ -1,0 +1,343 @@
+package redlock_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	lock "github.com/leverege/lock"
+	"github.com/leverege/lock/config"
+	"github.com/leverege/lock/integration"
+	"github.com/leverege/lock/internal/conformance"
+	"github.com/leverege/lock/redlock"
+)
+
+// The package's Redis tests share five real masters, started on first use
+// (so the pure-logic tests run without Docker); a test that needs N masters
+// uses the first N and flushes them first.
+var (
+	clusterOnce sync.Once
+	cluster     *integration.Cluster
+	clusterErr  error
+)
+
+func masters(t testing.TB, n int) []*integration.Master {
+	clusterOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cluster, clusterErr = integration.Start(ctx, 5)
+	})
+	if clusterErr != nil {
+		t.Fatalf("redlock tests need real Redis masters: %v", clusterErr)
+	}
+	return cluster.Masters[:n]
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if cluster != nil {
+		if err := cluster.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "closing the masters:", err)
+			code = 1
+		}
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutines leaked:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// testNodeTimeout is roomier than the default: the race detector on two
+// shared cores slows every round trip.
+const testNodeTimeout = 250 * time.Millisecond
+
+func flush(t *testing.T, n int) {
+	t.Helper()
+	for _, m := range masters(t, n) {
+		_, err := m.Do(t.Context(), "FLUSHALL")
+		require.NoError(t, err)
+	}
+}
+
+// keys lists every key on the first n masters, as "i:key".
+func keys(t *testing.T, n int) []string {
+	t.Helper()
+	var out []string
+	for i, m := range masters(t, n) {
+		ks, err := redis.Strings(m.Do(t.Context(), "KEYS", "*"))
+		require.NoError(t, err)
+		for _, k := range ks {
+			out = append(out, fmt.Sprintf("%d:%s", i, k))
+		}
+	}
+	return out
+}
+
+// redisConfig is what a user would write in LOCK_CONFIG for the first n
+// masters.
+func redisConfig(t testing.TB, n int, o conformance.Opts) *config.Config {
+	lo := config.DefaultLockOptions()
+	lo.RetryCount, lo.RetryDelay, lo.RetryJitter, lo.NodeTimeout = o.Retry, o.Delay, 0, testNodeTimeout
+	cfg := &config.Config{Type: config.Redis, LockOptions: lo}
+	for _, m := range masters(t, n) {
+		host, port, _ := strings.Cut(m.Addr(), ":")
+		p, _ := strconv.Atoi(port)
+		cfg.Connections = append(cfg.Connections, config.Connection{Host: host, Port: p})
+	}
+	return cfg
+}
+
+func TestConformance(t *testing.T) {
+	for _, n := range []int{1, 3, 5} {
+		t.Run(fmt.Sprintf("N=%d", n), func(t *testing.T) {
+			conformance.Run(t, conformance.Backend{
+				Masters: n,
+				New: func(t *testing.T, o conformance.Opts) lock.Locker {
+					l, err := lock.Create(lock.Options{Namespace: o.Namespace, LockConfig: redisConfig(t, n, o)})
+					require.NoError(t, err)
+					return l
+				},
+				Plant: func(t *testing.T, _ lock.Locker, i int, key string, ttl time.Duration) {
+					_, err := masters(t, n)[i].Do(t.Context(), "SET", key, "another-owner", "PX", ttl.Milliseconds())
+					require.NoError(t, err)
+				},
+				Keys:  func(t *testing.T) []string { return keys(t, n) },
+				Reset: func(t *testing.T) { flush(t, n) },
+			})
+		})
+	}
+}
+
+func pools(addrs ...string) []*redis.Pool {
+	ps := make([]*redis.Pool, len(addrs))
+	for i, a := range addrs {
+		ps[i] = &redis.Pool{MaxIdle: 4, DialContext: func(ctx context.Context) (redis.Conn, error) {
+			return redis.DialContext(ctx, "tcp", a)
+		}}
+	}
+	return ps
+}
+
+func newClient(t *testing.T, addrs []string, opts ...redlock.Option) *redlock.Client {
+	t.Helper()
+	c, err := redlock.New(pools(addrs...), append([]redlock.Option{redlock.WithNodeTimeout(testNodeTimeout), redlock.WithNodeNames(addrs...)}, opts...)...)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Destroy() })
+	return c
+}
+
+// deadAddr is a loopback port with nothing listening.
+func deadAddr(t *testing.T) string {
+	t.Helper()
+	return "127.0.0.1:1"
+}
+
+func TestNewRejectsBadOptions(t *testing.T) {
+	p := pools("127.0.0.1:1")
+	for _, tc := range []struct {
+		name  string
+		pools []*redis.Pool
+		opts  []redlock.Option
+		want  string
+	}{
+		{"no pools", nil, nil, "pools"},
+		{"nil pool", []*redis.Pool{nil}, nil, "pool 0 is nil"},
+		{"drift 1", p, []redlock.Option{redlock.WithDriftFactor(1)}, "drift factor"},
+		{"drift negative", p, []redlock.Option{redlock.WithDriftFactor(-0.1)}, "drift factor"},
+		{"negative delay", p, []redlock.Option{redlock.WithRetryDelay(-1)}, "retry delay"},
+		{"negative jitter", p, []redlock.Option{redlock.WithRetryJitter(-1)}, "retry jitter"},
+		{"zero node timeout", p, []redlock.Option{redlock.WithNodeTimeout(0)}, "node timeout"},
+		{"names", p, []redlock.Option{redlock.WithNodeNames("a", "b")}, "node names"},
+	} {
+		_, err := redlock.New(tc.pools, tc.opts...)
+		require.ErrorIs(t, err, redlock.ErrInvalidArgument, tc.name)
+		assert.Contains(t, err.Error(), tc.want, tc.name)
+	}
+}
+
+func TestQuorum(t *testing.T) {
+	for n, want := range map[int]int{1: 1, 2: 2, 3: 2, 4: 3, 5: 3, 6: 4, 7: 4} {
+		addrs := make([]string, n)
+		for i := range addrs {
+			addrs[i] = deadAddr(t)
+		}
+		assert.Equal(t, want, newClient(t, addrs).Quorum(), "N=%d", n)
+	}
+}
+
+// TestTTLWithinDrift refuses, before any I/O, a ttl that leaves no
+// validity once the drift allowance is taken off.
+func TestTTLWithinDrift(t *testing.T) {
+	flush(t, 1)
+	c := newClient(t, []string{masters(t, 1)[0].Addr()})
+	for _, ttl := range []time.Duration{time.Millisecond, 2 * time.Millisecond, 2*time.Millisecond + 900*time.Microsecond} {
+		_, err := c.Lock(t.Context(), "k", ttl)
+		require.ErrorIs(t, err, redlock.ErrInvalidArgument, "ttl %v", ttl)
+		assert.Contains(t, err.Error(), "drift")
+	}
+	c = newClient(t, []string{masters(t, 1)[0].Addr()}, redlock.WithDriftFactor(0.5))
+	_, err := c.Lock(t.Context(), "k", 4*time.Millisecond)
+	require.ErrorIs(t, err, redlock.ErrInvalidArgument, "drift 0.5 of 4ms is 2ms, +2ms")
+	assert.Empty(t, keys(t, 1))
+}
+
+// TestUnreachableMinority: with one of three masters down, locks work and
+// the dead one is reported only on failure paths.
+func TestUnreachableMinority(t *testing.T) {
+	flush(t, 2)
+	ctx := t.Context()
+	addrs := []string{masters(t, 2)[0].Addr(), deadAddr(t), masters(t, 2)[1].Addr()}
+	c := newClient(t, addrs, redlock.WithRetryCount(0))
+	lk, err := c.Lock(ctx, "k", time.Second)
+	require.NoError(t, err)
+	require.NoError(t, lk.Unlock(ctx))
+	assert.Empty(t, keys(t, 2))
+
+	// Hold it on one live master: now no quorum is possible.
+	_, err = masters(t, 2)[1].Do(ctx, "SET", "k", "other", "PX", 5000)
+	require.NoError(t, err)
+	_, err = c.Lock(ctx, "k", time.Second)
+	require.ErrorIs(t, err, redlock.ErrNotAcquired)
+	assert.ErrorIs(t, err, lock.ErrUnreachable)
+	assert.ErrorIs(t, err, lock.ErrTaken)
+	assert.Contains(t, err.Error(), "127.0.0.1:1", "names the dead master")
+	assert.Equal(t, []string{"1:k"}, keys(t, 2), "the refused attempt left its key on master 0")
+}
+
+// TestUnreachableMajority: with two of three down, Lock fails fast with
+// "unreachable" (not "taken") and leaves nothing on the survivor.
+func TestUnreachableMajority(t *testing.T) {
+	flush(t, 1)
+	ctx := t.Context()
+	c := newClient(t, []string{deadAddr(t), masters(t, 1)[0].Addr(), deadAddr(t)}, redlock.WithRetryCount(2), redlock.WithRetryDelay(time.Millisecond))
+	_, err := c.Lock(ctx, "k", time.Second)
+	require.ErrorIs(t, err, redlock.ErrNotAcquired)
+	assert.ErrorIs(t, err, lock.ErrUnreachable)
+	assert.NotErrorIs(t, err, lock.ErrTaken)
+	var le *lock.Error
+	require.ErrorAs(t, err, &le)
+	assert.Equal(t, 3, le.Attempts)
+	require.Len(t, le.Nodes, 2)
+	assert.Equal(t, []int{0, 2}, []int{le.Nodes[0].Node, le.Nodes[2-1].Node})
+	assert.Empty(t, keys(t, 1), "the survivor holds nothing")
+}
+
+// TestWrongType: a key of another Redis type is a server error, reported as
+// such, not retried forever and not mistaken for "taken" or "down".
+func TestWrongType(t *testing.T) {
+	flush(t, 1)
+	ctx := t.Context()
+	_, err := masters(t, 1)[0].Do(ctx, "HSET", "h", "f", "v")
+	require.NoError(t, err)
+	c := newClient(t, []string{masters(t, 1)[0].Addr()}, redlock.WithRetryCount(1), redlock.WithRetryDelay(time.Millisecond))
+	_, err = c.Lock(ctx, "h", time.Second)
+	require.ErrorIs(t, err, redlock.ErrNotAcquired)
+	assert.ErrorIs(t, err, lock.ErrTaken, "SET NX on an existing key of any type is refused")
+
+	// The release and extend scripts GET the key: WRONGTYPE is a server error.
+	lk, err := c.Lock(ctx, "s", time.Second)
+	require.NoError(t, err)
+	_, err = masters(t, 1)[0].Do(ctx, "DEL", "s")
+	require.NoError(t, err)
+	_, err = masters(t, 1)[0].Do(ctx, "HSET", "s", "f", "v")
+	require.NoError(t, err)
+	err = lk.Unlock(ctx)
+	require.ErrorIs(t, err, redlock.ErrNotHeld)
+	assert.Contains(t, err.Error(), "WRONGTYPE")
+	assert.NotErrorIs(t, err, lock.ErrUnreachable)
+	_, err = lk.Extend(ctx, time.Second)
+	require.ErrorIs(t, err, redlock.ErrNotHeld)
+	n, err := redis.Int(masters(t, 1)[0].Do(ctx, "HLEN", "s"))
+	require.NoError(t, err)
+	assert.Equal(t, 1, n, "the other key is untouched")
+}
+
+// TestScriptReload: after SCRIPT FLUSH (as after a restart) EVALSHA fails
+// with NOSCRIPT and the scripts are sent again.
+func TestScriptReload(t *testing.T) {
+	flush(t, 1)
+	ctx := t.Context()
+	c := newClient(t, []string{masters(t, 1)[0].Addr()})
+	lk, err := c.Lock(ctx, "k", time.Second)
+	require.NoError(t, err)
+	_, err = masters(t, 1)[0].Do(ctx, "SCRIPT", "FLUSH")
+	require.NoError(t, err)
+	lk, err = lk.Extend(ctx, time.Second)
+	require.NoError(t, err)
+	_, err = masters(t, 1)[0].Do(ctx, "SCRIPT", "FLUSH")
+	require.NoError(t, err)
+	require.NoError(t, lk.Unlock(ctx))
+	assert.Empty(t, keys(t, 1))
+}
+
+// TestExtendMinority: when only a minority still holds the lock, Extend
+// fails with ErrNotHeld and deletes nothing.
+func TestExtendMinority(t *testing.T) {
+	flush(t, 3)
+	ctx := t.Context()
+	var addrs []string
+	for _, m := range masters(t, 3) {
+		addrs = append(addrs, m.Addr())
+	}
+	c := newClient(t, addrs)
+	lk, err := c.Lock(ctx, "k", 5*time.Second)
+	require.NoError(t, err)
+	for _, m := range masters(t, 3)[:2] {
+		_, err := m.Do(ctx, "DEL", "k")
+		require.NoError(t, err)
+	}
+	_, err = lk.Extend(ctx, 10*time.Second)
+	require.ErrorIs(t, err, redlock.ErrNotHeld)
+	v, err := redis.String(masters(t, 3)[2].Do(ctx, "GET", "k"))
+	require.NoError(t, err, "a failed Extend deleted the key")
+	assert.Equal(t, lk.Value(), v)
+	pttl, err := redis.Int64(masters(t, 3)[2].Do(ctx, "PTTL", "k"))
+	require.NoError(t, err)
+	assert.LessOrEqual(t, pttl, int64(10000), "the minority key may be renewed, never beyond the new ttl")
+}
+
+// TestFromEnv drives the factory from LOCK_CONFIG as the original does.
+func TestFromEnv(t *testing.T) {
+	flush(t, 3)
+	ctx := t.Context()
+	var conns []string
+	for _, m := range masters(t, 3) {
+		host, port, _ := strings.Cut(m.Addr(), ":")
+		conns = append(conns, fmt.Sprintf(`{"host":%q,"port":%s}`, host, port))
+	}
+	t.Setenv(lock.EnvVar, fmt.Sprintf(`{"namespace":"env","lockConfig":{"type":"redis","connections":[%s],"lockOptions":{"retryCount":0,"nodeTimeout":250}}}`, strings.Join(conns, ",")))
+	l, err := lock.FromEnv("")
+	require.NoError(t, err)
+	defer l.Destroy()
+	lk, err := l.LockNs(ctx, "job", time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, "env:job", lk.Key())
+	assert.Len(t, keys(t, 3), 3, "the key is on every master")
+	_, err = l.LockNs(ctx, "job", time.Second)
+	assert.ErrorIs(t, err, lock.ErrNotAcquired)
+	require.NoError(t, lk.Unlock(ctx))
+	assert.Empty(t, keys(t, 3))
+
+	// A single "connection" and a url work too.
+	t.Setenv(lock.EnvVar, fmt.Sprintf(`{"type":"redis","connection":{"url":"redis://%s/0"}}`, masters(t, 1)[0].Addr()))
+	l2, err := lock.FromEnv("x")
+	require.NoError(t, err)
+	defer l2.Destroy()
+	lk, err = l2.LockNs(ctx, "job", time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, "x:job", lk.Key(), "the caller's namespace wins")
+	require.NoError(t, lk.Unlock(ctx))
+}
