@@ -27,6 +27,7 @@ var (
 	ErrTaken           = core.ErrTaken           // per node: the key holds another owner's value
 	ErrUnreachable     = core.ErrUnreachable     // per node: no answer in time, or a broken connection
 	ErrExpired         = core.ErrExpired         // cause of an Extend refused because Expiration had passed
+	ErrNoValidity      = core.ErrNoValidity      // cause: a quorum answered only after the validity window closed
 )
 
 // Error is the detail behind a failed Lock, Extend or Unlock: the key, the

@@ -54,12 +54,14 @@ func (l *Lock) Extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 	defer done()
 	<-l.acquired
 	p := c.ask(ctx, func(ctx context.Context, n *node) error { return n.extend(ctx, l.key, l.value, ttl) })
+	var why error
 	if p.decide() {
 		if exp := start.Add(ttl - drift); time.Now().Before(exp) {
 			return &Lock{c: c, key: l.key, value: l.value, exp: exp, acquired: l.acquired}, nil
 		}
+		why = core.ErrNoValidity
 	}
-	return nil, &core.Error{Op: "extend", Key: l.key, Attempts: 1, Err: core.ErrNotHeld, Nodes: p.failures(c)}
+	return nil, &core.Error{Op: "extend", Key: l.key, Attempts: 1, Err: core.ErrNotHeld, Cause: why, Nodes: p.failures(c)}
 }
 
 // Unlock deletes the key on every master where it still holds this value,

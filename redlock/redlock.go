@@ -113,13 +113,15 @@ func (c *Client) attempt(ctx context.Context, key string, ttl, drift time.Durati
 	// down half-sent, so that the lock is held on every master that can.
 	p := c.ask(context.WithoutCancel(ctx), func(ctx context.Context, n *node) error { return n.acquire(ctx, key, value, ttl) })
 	// The validity is measured after the answers, from before the requests.
+	var why error
 	if p.decide() {
 		if exp := start.Add(ttl - drift); time.Now().Before(exp) {
 			return core.Attempt[*Lock]{OK: true, Lock: &Lock{c: c, key: key, value: value, exp: exp, acquired: p.settled}}
 		}
+		why = core.ErrNoValidity
 	}
 	c.releaseAfter(context.WithoutCancel(ctx), p, key, value)
-	return core.Attempt[*Lock]{Nodes: p.failures(c)}
+	return core.Attempt[*Lock]{Nodes: p.failures(c), Why: why}
 }
 
 // releaseAfter undoes a failed attempt: it deletes the key on every master

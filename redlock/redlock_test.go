@@ -341,3 +341,75 @@ func TestFromEnv(t *testing.T) {
 	assert.Equal(t, "x:job", lk.Key(), "the caller's namespace wins")
 	require.NoError(t, lk.Unlock(ctx))
 }
+
+// TestSlowQuorumRefused: a master that answers only after the validity
+// window has closed (CLIENT PAUSE holds the SET) makes the attempt fail with
+// ErrNoValidity, and the attempt is released once the master answers.
+func TestSlowQuorumRefused(t *testing.T) {
+	flush(t, 1)
+	ctx := t.Context()
+	m := masters(t, 1)[0]
+	c := newClient(t, []string{m.Addr()}, redlock.WithRetryCount(0), redlock.WithNodeTimeout(2*time.Second))
+	_, err := m.Do(ctx, "CLIENT", "PAUSE", 400, "WRITE")
+	require.NoError(t, err)
+	start := time.Now()
+	_, err = c.Lock(ctx, "k", 300*time.Millisecond)
+	require.ErrorIs(t, err, redlock.ErrNotAcquired)
+	assert.ErrorIs(t, err, lock.ErrNoValidity)
+	assert.GreaterOrEqual(t, time.Since(start), 300*time.Millisecond, "the pause did not hold the SET")
+	assert.Empty(t, keys(t, 1), "the late SET was released")
+}
+
+// TestDestroyWhileBusy races Destroy against callers on real masters: every
+// call works or fails with ErrDestroyed, nothing panics or leaks, and the
+// only keys left are of locks whose Unlock Destroy refused.
+func TestDestroyWhileBusy(t *testing.T) {
+	flush(t, 3)
+	ctx := t.Context()
+	var addrs []string
+	for _, m := range masters(t, 3) {
+		addrs = append(addrs, m.Addr())
+	}
+	c, err := redlock.New(pools(addrs...), redlock.WithNodeTimeout(testNodeTimeout), redlock.WithRetryCount(-1), redlock.WithRetryDelay(time.Millisecond), redlock.WithRetryJitter(time.Millisecond))
+	require.NoError(t, err)
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		errs    []error
+		refused = map[string]bool{} // keys whose Unlock Destroy refused
+	)
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				key := fmt.Sprint("k", (w+i)%3)
+				lk, err := c.Lock(ctx, key, 10*time.Second)
+				if err == nil {
+					if err = lk.Unlock(ctx); err != nil {
+						mu.Lock()
+						refused[key] = true
+						mu.Unlock()
+					}
+				}
+				if err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(30 * time.Millisecond)
+	require.NoError(t, c.Destroy())
+	wg.Wait()
+	require.NotEmpty(t, errs, "Destroy came after all the work")
+	for _, err := range errs {
+		assert.ErrorIs(t, err, redlock.ErrDestroyed)
+	}
+	for _, k := range keys(t, 3) {
+		_, key, _ := strings.Cut(k, ":")
+		assert.True(t, refused[key], "key %s left behind by a call that did not report ErrDestroyed on Unlock", k)
+	}
+}

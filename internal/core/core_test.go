@@ -102,6 +102,13 @@ func TestRunSchedule(t *testing.T) {
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
 		assert.ErrorIs(t, err, ErrTaken, "the last attempt's detail is kept")
 	})
+	t.Run("why", func(t *testing.T) {
+		_, err := Run(t.Context(), Retry{Count: 1}, "k", func(context.Context) Attempt[int] {
+			return Attempt[int]{Why: ErrNoValidity}
+		})
+		assert.ErrorIs(t, err, ErrNoValidity)
+		assert.ErrorIs(t, err, ErrNotAcquired)
+	})
 	t.Run("cause", func(t *testing.T) {
 		ctx, cancel := context.WithCancelCause(t.Context())
 		cancel(ErrDestroyed)
@@ -125,6 +132,8 @@ func TestErrorMessage(t *testing.T) {
 
 	one := &Error{Op: "unlock", Key: "k", Attempts: 1, Err: ErrNotHeld}
 	assert.Equal(t, `lock: unlock "k": not held`, one.Error())
+	gone := &Error{Op: "lock", Key: "k", Err: ErrDestroyed}
+	assert.Equal(t, `lock: lock "k": destroyed`, gone.Error())
 	assert.True(t, errors.Is(one, ErrNotHeld))
 }
 

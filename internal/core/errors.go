@@ -40,6 +40,12 @@ var (
 	// "held by another" and from a server error reply.
 	ErrUnreachable = errors.New("unreachable")
 
+	// ErrNoValidity is the Cause of a failed Lock whose last attempt reached
+	// a quorum too late: the validity window had closed by the time the
+	// masters answered (a slow master or a process pause), so the attempt
+	// was released.
+	ErrNoValidity = errors.New("validity window closed before a quorum answered")
+
 	// ErrExpired is the Cause of an Extend refused without any I/O because
 	// the lock's Expiration had passed.
 	ErrExpired = errors.New("validity window has passed")
@@ -66,14 +72,14 @@ type Error struct {
 	Key      string       // the key as stored
 	Attempts int          // attempts made; 1 for extend and unlock
 	Err      error        // ErrNotAcquired, ErrNotHeld or ErrDestroyed
-	Cause    error        // why it stopped before running out of attempts, or nil
+	Cause    error        // what ended it early (context, Destroy), else why the last attempt failed when no master is to blame; or nil
 	Nodes    []*NodeError // the failures of the last attempt, in node order
 }
 
 func (e *Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "lock: %s %q: %s", e.Op, e.Key, strings.TrimPrefix(e.Err.Error(), "lock: "))
-	if e.Op == "lock" {
+	if e.Err == ErrNotAcquired {
 		fmt.Fprintf(&b, " after %d attempt", e.Attempts)
 		if e.Attempts != 1 {
 			b.WriteByte('s')

@@ -38,6 +38,7 @@ type Attempt[L any] struct {
 	Lock  L
 	OK    bool
 	Nodes []*NodeError
+	Why   error // why it failed when no master is to blame (ErrNoValidity)
 }
 
 // Run calls try until it succeeds, the schedule runs out, or ctx ends. try
@@ -47,17 +48,17 @@ type Attempt[L any] struct {
 func Run[L any](ctx context.Context, r Retry, key string, try func(context.Context) Attempt[L]) (L, error) {
 	var (
 		zero  L
-		last  []*NodeError
+		last  Attempt[L]
 		timer *time.Timer
 	)
 	for n := 0; ; n++ {
 		// Checked before every attempt: a caller who has gone never acquires.
 		if ctx.Err() != nil {
-			return zero, &Error{Op: "lock", Key: key, Attempts: n, Err: ErrNotAcquired, Cause: context.Cause(ctx), Nodes: last}
+			return zero, &Error{Op: "lock", Key: key, Attempts: n, Err: ErrNotAcquired, Cause: context.Cause(ctx), Nodes: last.Nodes}
 		}
 		if n > 0 {
 			if !r.More(n) {
-				return zero, &Error{Op: "lock", Key: key, Attempts: n, Err: ErrNotAcquired, Nodes: last}
+				return zero, &Error{Op: "lock", Key: key, Attempts: n, Err: ErrNotAcquired, Cause: last.Why, Nodes: last.Nodes}
 			}
 			if timer == nil {
 				timer = time.NewTimer(r.Wait(rand.Int64N))
@@ -68,7 +69,7 @@ func Run[L any](ctx context.Context, r Retry, key string, try func(context.Conte
 			case <-timer.C:
 			case <-ctx.Done():
 				timer.Stop()
-				return zero, &Error{Op: "lock", Key: key, Attempts: n, Err: ErrNotAcquired, Cause: context.Cause(ctx), Nodes: last}
+				return zero, &Error{Op: "lock", Key: key, Attempts: n, Err: ErrNotAcquired, Cause: context.Cause(ctx), Nodes: last.Nodes}
 			}
 		}
 		a := try(ctx)
@@ -78,6 +79,6 @@ func Run[L any](ctx context.Context, r Retry, key string, try func(context.Conte
 			}
 			return a.Lock, nil
 		}
-		last = a.Nodes
+		last = a
 	}
 }
