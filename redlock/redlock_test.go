@@ -413,3 +413,46 @@ func TestDestroyWhileBusy(t *testing.T) {
 		assert.True(t, refused[key], "key %s left behind by a call that did not report ErrDestroyed on Unlock", k)
 	}
 }
+
+// TestHungMaster: a frozen master (docker pause) costs at most one node
+// timeout per call and never stalls one; with a majority frozen, Lock fails
+// as unreachable within its attempts' node timeouts.
+func TestHungMaster(t *testing.T) {
+	flush(t, 3)
+	ctx := t.Context()
+	ms := masters(t, 3)
+	var addrs []string
+	for _, m := range ms {
+		addrs = append(addrs, m.Addr())
+	}
+	const timeout = 200 * time.Millisecond
+	c := newClient(t, addrs, redlock.WithNodeTimeout(timeout), redlock.WithRetryCount(0))
+	require.NoError(t, ms[2].Pause(ctx))
+	paused := []*integration.Master{ms[2]}
+	t.Cleanup(func() {
+		for _, m := range paused {
+			_ = m.Unpause(context.Background())
+		}
+	})
+
+	for i := range 5 {
+		start := time.Now()
+		lk, err := c.Lock(ctx, fmt.Sprint("k", i), 2*time.Second)
+		require.NoError(t, err, "one of three masters hung")
+		require.NoError(t, lk.Unlock(ctx))
+		// Not a speed claim: a stall would take far longer than this.
+		assert.Less(t, time.Since(start), 2*timeout+time.Second, "cycle %d stalled on the hung master", i)
+	}
+
+	require.NoError(t, ms[1].Pause(ctx))
+	paused = append(paused, ms[1])
+	start := time.Now()
+	_, err := c.Lock(ctx, "k", 2*time.Second)
+	require.ErrorIs(t, err, redlock.ErrNotAcquired)
+	assert.ErrorIs(t, err, lock.ErrUnreachable)
+	assert.NotErrorIs(t, err, lock.ErrTaken)
+	assert.Less(t, time.Since(start), 2*timeout+time.Second, "Lock stalled on two hung masters")
+	left, err := redis.Strings(ms[0].Do(ctx, "KEYS", "*"))
+	require.NoError(t, err)
+	assert.Empty(t, left, "the live master holds nothing after the refused Lock")
+}
