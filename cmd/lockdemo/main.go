@@ -70,7 +70,9 @@ func run(workers, rounds int, ttl, timeout time.Duration) error {
 				l, err := locker.LockNs(ctx, "counter", ttl)
 				if err != nil {
 					if ctx.Err() == nil && errors.Is(err, lock.ErrNotAcquired) {
-						retried.Add(1) // the configured retries ran out; go again
+						// The configured retries ran out: pause, then go again.
+						retried.Add(1)
+						time.Sleep(time.Millisecond)
 						continue
 					}
 					mu.Lock()
@@ -98,7 +100,7 @@ func run(workers, rounds int, ttl, timeout time.Duration) error {
 	want := int64(workers * rounds)
 	fmt.Printf("backend:       %s\n", backend)
 	fmt.Printf("acquisitions:  %d by %d workers in %v (%.0f/s)\n", counter.Load(), workers, elapsed.Round(time.Millisecond), float64(counter.Load())/elapsed.Seconds())
-	fmt.Printf("gave up:       %d times (retries ran out; tried again)\n", retried.Load())
+	fmt.Printf("gave up:       %d times (retries ran out; paused 1ms, tried again)\n", retried.Load())
 	fmt.Printf("overlaps:      %d\n", overlaps.Load())
 	fmt.Printf("lost updates:  %d\n", want-counter.Load())
 	switch {
