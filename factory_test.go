@@ -90,7 +90,7 @@ func TestFromEnv(t *testing.T) {
 	t.Setenv(lock.EnvVar, `{"type":"redis","connection":{"port":"6379"}}`)
 	_, err = lock.FromEnv("")
 	require.Error(t, err)
-	assert.Equal(t, "LOCK_CONFIG: config: connection.port: want a number, got string", err.Error())
+	assert.Equal(t, "LOCK_CONFIG: config: connection.port: want an integer, got string", err.Error())
 }
 
 func TestErrorsAreShared(t *testing.T) {

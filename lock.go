@@ -22,6 +22,7 @@ type Locker = core.Locker
 var (
 	ErrNotAcquired     = core.ErrNotAcquired     // Lock gave up (held elsewhere, no quorum, context ended)
 	ErrNotHeld         = core.ErrNotHeld         // Extend or Unlock: expired or no longer ours on a quorum
+	ErrNoQuorum        = core.ErrNoQuorum        // Extend or Unlock: too few masters answered (or ctx ended); not known to be lost
 	ErrDestroyed       = core.ErrDestroyed       // any call after (or interrupted by) Destroy
 	ErrInvalidArgument = core.ErrInvalidArgument // empty key, bad ttl: refused before any I/O
 	ErrTaken           = core.ErrTaken           // per node: the key holds another owner's value
@@ -29,6 +30,11 @@ var (
 	ErrExpired         = core.ErrExpired         // cause of an Extend refused because Expiration had passed
 	ErrNoValidity      = core.ErrNoValidity      // cause: a quorum answered only after the validity window closed
 )
+
+// NotHeldHere is the per-master reason, in a NodeError, for a master on which
+// Extend or Unlock found the key gone or holding another value; it matches
+// ErrNotHeld.
+var NotHeldHere = core.NotHeldHere
 
 // Error is the detail behind a failed Lock, Extend or Unlock: the key, the
 // attempts made, why it stopped and what each failing master answered.

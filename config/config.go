@@ -14,6 +14,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"net"
@@ -41,6 +42,10 @@ const (
 	DefaultDelay       = 100 * time.Millisecond
 	DefaultHost        = "127.0.0.1"
 	DefaultPort        = 6379
+
+	// MaxDuration bounds every duration option: anything longer is surely a
+	// mistake (seconds given as milliseconds, say).
+	MaxDuration = 24 * time.Hour
 )
 
 // Config selects and configures a backend.
@@ -114,8 +119,8 @@ func Default() *Config {
 func (c *Config) Validate() error {
 	switch c.Type {
 	case InMemory:
-		if c.Delay < 0 {
-			return fieldErr("delay", "%v must not be negative", c.Delay)
+		if err := checkDuration("delay", c.Delay, false); err != nil {
+			return err
 		}
 		if len(c.Connections) > 0 {
 			return fieldErr("connections", "only a %q lock has connections", Redis)
@@ -133,12 +138,13 @@ func (c *Config) Validate() error {
 		switch {
 		case math.IsNaN(o.DriftFactor) || o.DriftFactor < 0 || o.DriftFactor >= 1:
 			return fieldErr("lockOptions.driftFactor", "%v must be in [0, 1)", o.DriftFactor)
-		case o.RetryDelay < 0:
-			return fieldErr("lockOptions.retryDelay", "%v must not be negative", o.RetryDelay)
-		case o.RetryJitter < 0:
-			return fieldErr("lockOptions.retryJitter", "%v must not be negative", o.RetryJitter)
-		case o.NodeTimeout <= 0:
-			return fieldErr("lockOptions.nodeTimeout", "%v must be positive", o.NodeTimeout)
+		}
+		if err := cmp.Or(
+			checkDuration("lockOptions.retryDelay", o.RetryDelay, false),
+			checkDuration("lockOptions.retryJitter", o.RetryJitter, false),
+			checkDuration("lockOptions.nodeTimeout", o.NodeTimeout, true),
+		); err != nil {
+			return err
 		}
 	case "":
 		return fieldErr("type", "missing: want %q or %q", Redis, InMemory)
@@ -200,6 +206,18 @@ func validateURL(raw string) error {
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
 		return bad("query and fragment are not supported")
+	}
+	return nil
+}
+
+func checkDuration(field string, d time.Duration, positive bool) error {
+	switch {
+	case positive && d <= 0:
+		return fieldErr(field, "%v must be positive", d)
+	case d < 0:
+		return fieldErr(field, "%v must not be negative", d)
+	case d > MaxDuration:
+		return fieldErr(field, "%v is more than the %v allowed", d, MaxDuration)
 	}
 	return nil
 }

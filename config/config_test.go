@@ -109,9 +109,16 @@ func TestParseErrors(t *testing.T) {
 		{`{"type":"inMemory","connection":{}}`, "type"},
 		{`{"type":"redis","connection":{},"retry":1}`, "retry/delay"},
 		{`{"type":"redis","connection":{},"connections":[{}]}`, "not both"},
-		{`{"type":"redis","connection":{"hots":"x"}}`, `unknown field "hots"`},
-		{`{"typo":1}`, `unknown field "typo"`},
-		{`{"type":"redis","connection":{"port":"6379"}}`, "connection.port: want a number, got string"},
+		{`{"type":"redis","connection":{"hots":"x"}}`, `connection.hots: unknown field`},
+		{`{"typo":1}`, `typo: unknown field`},
+		{`{"type":"redis","connection":{"port":"6379"}}`, "connection.port: want an integer, got string"},
+		{`{"type":"redis","connection":{"port":1.5}}`, "connection.port: want an integer, got number 1.5"},
+		{`{"type":"redis","connections":[{},{"prot":1}]}`, "connections[1].prot: unknown field"},
+		{`{"type":"redis","connection":{},"lockOptions":{"retrycount":1}}`, `lockOptions.retrycount: unknown field: did you mean "retryCount"?`},
+		{`{"Type":"redis"}`, `Type: unknown field: did you mean "type"?`},
+		{`{"lockConfig":{"type":"redis","connection":{"Host":"h"}}}`, `lockConfig.connection.Host: unknown field: did you mean "host"?`},
+		{`{"type":"redis","connection":{},"lockOptions":{"retryJitter":5e12}}`, "lockOptions.retryJitter"},
+		{`{"type":"redis","connection":{},"lockOptions":{"nodeTimeout":86400001}}`, "lockOptions.nodeTimeout"},
 		{`{"type":"redis","connection":{"port":0}}`, "connection.port"},
 		{`{"type":"redis","connection":{"port":65536}}`, "connection.port"},
 		{`{"type":"redis","connection":{"host":""}}`, "connection.host"},
@@ -138,7 +145,7 @@ func TestParseErrors(t *testing.T) {
 		{`{"lockConfig":{"type":"redis"}}`, "lockConfig.connection"},
 		{`{"lockConfig":{"type":"redis","connection":{"port":0}}}`, "lockConfig.connection.port"},
 		{`{"lockConfig":"{\"type\":\"x\"}"}`, "lockConfig.type"},
-		{`{"lockConfig":{"lockConfig":{}}}`, "does not nest"},
+		{`{"lockConfig":{"lockConfig":{}}}`, "lockConfig.lockConfig: unknown field"},
 		{`{"type":"inMemory","lockConfig":{}}`, "not both"},
 	} {
 		_, err := config.Parse([]byte(tc.json))
@@ -157,6 +164,9 @@ func TestValidateGoConfig(t *testing.T) {
 	assert.Contains(t, err.Error(), "nodeTimeout")
 	c.LockOptions = config.DefaultLockOptions()
 	assert.NoError(t, c.Validate())
+	c.LockOptions.RetryDelay = 25 * time.Hour
+	assert.ErrorContains(t, c.Validate(), "lockOptions.retryDelay: 25h0m0s is more than the 24h0m0s allowed")
+	c.LockOptions = config.DefaultLockOptions()
 	assert.Equal(t, "h:1", c.Connections[0].Addr())
 	assert.Equal(t, "b:6379", config.Connection{URL: "redis://b"}.Addr())
 	assert.Equal(t, "[::1]:7", config.Connection{Host: "::1", Port: 7}.Addr())

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -51,6 +53,9 @@ func Parse(data []byte) (*Config, error) {
 	if err := decode(data, &top, ""); err != nil {
 		return nil, err
 	}
+	if err := checkKeys(data, "", true); err != nil {
+		return nil, err
+	}
 	if top.LockConfig == nil {
 		return top.build("")
 	}
@@ -66,8 +71,8 @@ func Parse(data []byte) (*Config, error) {
 	if err := decode(inner, &raw, "lockConfig."); err != nil {
 		return nil, err
 	}
-	if raw.LockConfig != nil {
-		return nil, fieldErr("lockConfig.lockConfig", "lockConfig does not nest")
+	if err := checkKeys(inner, "lockConfig.", false); err != nil {
+		return nil, err
 	}
 	cfg, err := raw.build("lockConfig.")
 	if err != nil {
@@ -79,8 +84,8 @@ func Parse(data []byte) (*Config, error) {
 	return cfg, nil
 }
 
-// decode unmarshals one JSON object strictly: unknown fields, wrong types
-// and trailing data are errors that name the field (after prefix).
+// decode unmarshals one JSON object strictly: wrong types and trailing data
+// are errors that name the field (after prefix).
 func decode(data []byte, v *rawConfig, prefix string) error {
 	where := "config"
 	if prefix != "" {
@@ -90,8 +95,8 @@ func decode(data []byte, v *rawConfig, prefix string) error {
 	if len(data) == 0 || bytes.Equal(data, []byte("null")) {
 		return fmt.Errorf("%s: empty: want a JSON object", where)
 	}
+	// Unknown fields are left to checkKeys, which names them with their path.
 	d := json.NewDecoder(bytes.NewReader(data))
-	d.DisallowUnknownFields()
 	err := d.Decode(v)
 	if err == nil && d.Decode(new(json.RawMessage)) != io.EOF {
 		return fmt.Errorf("%s: unexpected data after the JSON object", where)
@@ -110,14 +115,15 @@ func decode(data []byte, v *rawConfig, prefix string) error {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("%s: invalid JSON: unexpected end", where)
 	default:
-		// encoding/json says `json: unknown field "x"` without the path.
-		return fmt.Errorf("%s: %s", where, bytes.TrimPrefix([]byte(err.Error()), []byte("json: ")))
+		return fmt.Errorf("%s: %s", where, strings.TrimPrefix(err.Error(), "json: "))
 	}
 }
 
 func jsonKind(goKind string) string {
 	switch goKind {
-	case "int", "float64":
+	case "int":
+		return "an integer"
+	case "float64":
 		return "a number"
 	case "string":
 		return "a string"
@@ -244,8 +250,69 @@ func millis(field string, ms float64) (time.Duration, error) {
 	if ms < 0 {
 		return 0, fieldErr(field, "%v ms must not be negative", ms)
 	}
-	if ms > float64(math.MaxInt64/int64(time.Millisecond)) {
-		return 0, fieldErr(field, "%v ms is too large", ms)
+	if ms > float64(MaxDuration/time.Millisecond) {
+		return 0, fieldErr(field, "%v ms is more than the %v allowed", ms, MaxDuration)
 	}
 	return time.Duration(math.Round(ms * float64(time.Millisecond))), nil
+}
+
+// The field names of each object, spelt exactly. encoding/json would match
+// them regardless of case; the original (JavaScript) does not, so neither
+// do we.
+var (
+	configKeys      = []string{"type", "namespace", "connection", "connections", "lockOptions", "retry", "delay"}
+	connectionKeys  = []string{"host", "port", "username", "password", "db", "tls", "url"}
+	lockOptionsKeys = []string{"driftFactor", "retryCount", "retryDelay", "retryJitter", "nodeTimeout"}
+)
+
+// checkKeys rejects any field name that is not spelt exactly as above,
+// naming it with its path. data has already decoded, so its shape is right.
+func checkKeys(data []byte, prefix string, top bool) error {
+	allowed := configKeys
+	if top {
+		allowed = append(allowed[:len(allowed):len(allowed)], "lockConfig")
+	}
+	fields, err := objectKeys(data, prefix, allowed)
+	if err != nil {
+		return err
+	}
+	if c, ok := fields["connection"]; ok {
+		if _, err := objectKeys(c, prefix+"connection.", connectionKeys); err != nil {
+			return err
+		}
+	}
+	if cs, ok := fields["connections"]; ok {
+		var list []json.RawMessage
+		_ = json.Unmarshal(cs, &list)
+		for i, c := range list {
+			if _, err := objectKeys(c, fmt.Sprintf("%sconnections[%d].", prefix, i), connectionKeys); err != nil {
+				return err
+			}
+		}
+	}
+	if lo, ok := fields["lockOptions"]; ok {
+		if _, err := objectKeys(lo, prefix+"lockOptions.", lockOptionsKeys); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// objectKeys returns the fields of a JSON object (none for null), and an
+// error for the first name not in allowed.
+func objectKeys(data []byte, prefix string, allowed []string) (map[string]json.RawMessage, error) {
+	var fields map[string]json.RawMessage
+	_ = json.Unmarshal(data, &fields)
+	for name := range fields {
+		if slices.Contains(allowed, name) {
+			continue
+		}
+		for _, a := range allowed {
+			if strings.EqualFold(a, name) {
+				return nil, fieldErr(prefix+name, "unknown field: did you mean %q?", a)
+			}
+		}
+		return nil, fieldErr(prefix+name, "unknown field")
+	}
+	return fields, nil
 }

@@ -22,6 +22,7 @@ import (
 var (
 	ErrNotAcquired     = core.ErrNotAcquired
 	ErrNotHeld         = core.ErrNotHeld
+	ErrNoQuorum        = core.ErrNoQuorum
 	ErrDestroyed       = core.ErrDestroyed
 	ErrInvalidArgument = core.ErrInvalidArgument
 )
@@ -104,9 +105,10 @@ func (m *Locker) Lock(ctx context.Context, key string, ttl time.Duration) (*Lock
 		return nil, &core.Error{Op: "lock", Key: key, Err: err}
 	}
 	defer done()
-	return core.Run(ctx, m.opts.retry, key, func(context.Context) core.Attempt[*Lock] {
-		return m.attempt(key, ttl)
-	})
+	ttl = ttl.Truncate(time.Millisecond) // as Redis keeps it
+	return core.Run(ctx, m.opts.retry, key,
+		func(context.Context) core.Attempt[*Lock] { return m.attempt(key, ttl) },
+		func(l *Lock) { m.drop(l) })
 }
 
 // LockNs is Lock on "<namespace>:<key>".
@@ -160,6 +162,15 @@ func (m *Locker) held(key, value string, now time.Time) bool {
 	return true
 }
 
+// drop deletes l's key if it still holds l's value.
+func (m *Locker) drop(l *Lock) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.held(l.key, l.value, m.opts.now()) {
+		delete(m.keys, l.key)
+	}
+}
+
 // Destroy interrupts calls in flight (they fail with ErrDestroyed), waits
 // for them and forgets every lock. Later calls fail with ErrDestroyed.
 // Destroy is idempotent and always returns nil.
@@ -191,12 +202,14 @@ func (l *Lock) Expiration() time.Time { return l.exp }
 
 // Extend resets the lock's time to live to ttl from now. It fails with
 // ErrNotHeld once Expiration has passed or when the key is no longer this
-// lock's; a failed Extend changes nothing.
-func (l *Lock) Extend(_ context.Context, ttl time.Duration) (*Lock, error) {
+// lock's, and with ErrNoQuorum when ctx has already ended; a failed Extend
+// changes nothing.
+func (l *Lock) Extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 	m := l.m
 	if err := core.CheckTTL(ttl, 0); err != nil {
 		return nil, err
 	}
+	ttl = ttl.Truncate(time.Millisecond)
 	exit, err := m.life.Enter()
 	if err != nil {
 		return nil, &core.Error{Op: "extend", Key: l.key, Err: err}
@@ -207,6 +220,9 @@ func (l *Lock) Extend(_ context.Context, ttl time.Duration) (*Lock, error) {
 	now := m.opts.now()
 	if !now.Before(l.exp) {
 		return nil, &core.Error{Op: "extend", Key: l.key, Attempts: 1, Err: core.ErrNotHeld, Cause: core.ErrExpired}
+	}
+	if err := core.CtxErr(ctx); err != nil {
+		return nil, &core.Error{Op: "extend", Key: l.key, Attempts: 1, Err: core.ErrNoQuorum, Cause: err}
 	}
 	if !m.held(l.key, l.value, now) {
 		return nil, m.notHeld("extend", l.key)
@@ -236,5 +252,5 @@ func (l *Lock) Unlock(context.Context) error {
 
 func (m *Locker) notHeld(op, key string) error {
 	return &core.Error{Op: op, Key: key, Attempts: 1, Err: core.ErrNotHeld,
-		Nodes: []*core.NodeError{{Node: 0, Addr: addr, Err: core.ErrNotHeld}}}
+		Nodes: []*core.NodeError{{Node: 0, Addr: addr, Err: core.NotHeldHere}}}
 }

@@ -122,12 +122,13 @@ func TestDestroyWhileBusy(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
-	errs := make(chan error, 16*100)
+	errs := make(chan error, 16)
 	for w := range 16 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range 100 {
+			// Until Destroy stops it (bounded, should Destroy never come).
+			for i := range 1_000_000 {
 				lk, err := m.Lock(ctx, fmt.Sprint("k", (w+i)%4), time.Second)
 				if err != nil {
 					errs <- err
@@ -144,6 +145,7 @@ func TestDestroyWhileBusy(t *testing.T) {
 	require.NoError(t, m.Destroy())
 	wg.Wait()
 	close(errs)
+	require.Len(t, errs, 16, "every worker is stopped by Destroy")
 	for err := range errs {
 		assert.ErrorIs(t, err, memlock.ErrDestroyed)
 	}

@@ -31,60 +31,85 @@ func (l *Lock) Expiration() time.Time { return l.exp }
 
 // Extend resets the key's ttl on every master that still holds this value
 // and returns the lock with its new validity, measured from the start of the
-// extension. It fails with ErrNotHeld, without any I/O, once Expiration has
-// passed, and with ErrNotHeld and per-node detail when fewer than a quorum
-// renewed it or the new window closed before they answered. A failed Extend
-// never deletes the key: the lock keeps its old Expiration (the masters that
-// did renew it keep the key until the new ttl runs out).
+// extension. It fails, and a failed Extend never deletes the key, with:
+//   - ErrNotHeld (Cause ErrExpired), without any I/O, once Expiration has
+//     passed;
+//   - ErrNotHeld when too many masters no longer hold this value for a
+//     quorum to renew it: the lock is lost;
+//   - ErrNoQuorum when too few masters answered, or ctx ended, or the new
+//     window closed before a quorum answered (Cause ErrNoValidity): the
+//     lock keeps its old Expiration, and Extend may be tried again.
+//
+// The masters that did renew the key keep it until the new ttl runs out.
 func (l *Lock) Extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 	c := l.c
-	ttl = ttl.Truncate(time.Millisecond)
-	drift := c.opts.drift(ttl)
-	if err := core.CheckTTL(ttl, drift); err != nil {
+	if err := core.CheckTTL(ttl, c.opts.drift(ttl)); err != nil {
 		return nil, err
 	}
+	ttl = ttl.Truncate(time.Millisecond)
+	drift := c.opts.drift(ttl)
 	start := time.Now()
+	fail := func(err, cause error, nodes []*core.NodeError) (*Lock, error) {
+		return nil, &core.Error{Op: "extend", Key: l.key, Attempts: 1, Err: err, Cause: cause, Nodes: nodes}
+	}
 	if !start.Before(l.exp) {
-		return nil, &core.Error{Op: "extend", Key: l.key, Attempts: 1, Err: core.ErrNotHeld, Cause: core.ErrExpired}
+		return fail(core.ErrNotHeld, core.ErrExpired, nil)
 	}
 	ctx, done, err := c.life.Begin(ctx)
 	if err != nil {
 		return nil, &core.Error{Op: "extend", Key: l.key, Err: err}
 	}
 	defer done()
+	if err := core.CtxErr(ctx); err != nil {
+		return fail(core.ErrNoQuorum, err, nil)
+	}
 	<-l.acquired
 	p := c.ask(ctx, func(ctx context.Context, n *node) error { return n.extend(ctx, l.key, l.value, ttl) })
-	var why error
 	if p.decide() {
 		if exp := start.Add(ttl - drift); time.Now().Before(exp) {
 			return &Lock{c: c, key: l.key, value: l.value, exp: exp, acquired: l.acquired}, nil
 		}
-		why = core.ErrNoValidity
+		return fail(core.ErrNoQuorum, core.ErrNoValidity, p.failures(c))
 	}
-	return nil, &core.Error{Op: "extend", Key: l.key, Attempts: 1, Err: core.ErrNotHeld, Cause: why, Nodes: p.failures(c)}
+	p.wait()
+	if p.lost() {
+		return fail(core.ErrNotHeld, nil, p.failures(c))
+	}
+	return fail(core.ErrNoQuorum, core.CtxErr(ctx), p.failures(c))
 }
 
 // Unlock deletes the key on every master where it still holds this value,
-// and nowhere else, and waits for every master's answer (each bounded by the
-// node timeout) so that nothing of the lock is left when it returns. The
-// deletes run even when ctx has already ended, so that a cancelled caller
-// leaves nothing behind. It returns nil when a quorum deleted it, and
-// ErrNotHeld with per-node detail when fewer did (the lock had expired or
-// was taken over).
+// and nowhere else, and waits for every master's answer, each bounded by
+// the node timeout. The deletes run even when ctx has already ended, so that
+// a cancelled caller leaves nothing behind. It returns nil when a quorum
+// deleted it; ErrNotHeld when too many masters no longer held this value
+// (the lock had expired or was taken over); ErrNoQuorum when too few
+// answered, in which case what is left expires with its ttl.
 func (l *Lock) Unlock(ctx context.Context) error {
-	c := l.c
-	exit, err := c.life.Enter()
+	exit, err := l.c.life.Enter()
 	if err != nil {
 		return &core.Error{Op: "unlock", Key: l.key, Err: err}
 	}
 	defer exit()
-	<-l.acquired
-	p := c.ask(context.WithoutCancel(ctx), func(ctx context.Context, n *node) error { return n.release(ctx, l.key, l.value) })
-	for p.pending() > 0 {
-		p.next()
-	}
-	if p.yes >= c.quorum {
+	p := l.release(ctx)
+	switch {
+	case p.yes >= p.quorum:
 		return nil
+	case p.lost():
+		return &core.Error{Op: "unlock", Key: l.key, Attempts: 1, Err: core.ErrNotHeld, Nodes: p.failures(l.c)}
+	default:
+		return &core.Error{Op: "unlock", Key: l.key, Attempts: 1, Err: core.ErrNoQuorum, Nodes: p.failures(l.c)}
 	}
-	return &core.Error{Op: "unlock", Key: l.key, Attempts: 1, Err: core.ErrNotHeld, Nodes: p.failures(c)}
+}
+
+// release deletes the key wherever it holds this value, detached from ctx,
+// once every master has answered the acquiring SET (at most a node timeout
+// after Lock returned), so that a delete does not overtake a SET that is
+// still on its way to a master that answers. It returns once every master
+// has answered the delete.
+func (l *Lock) release(ctx context.Context) *poll {
+	<-l.acquired
+	p := l.c.ask(context.WithoutCancel(ctx), func(ctx context.Context, n *node) error { return n.release(ctx, l.key, l.value) })
+	p.wait()
+	return p
 }

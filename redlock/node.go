@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"time"
 
@@ -19,10 +20,6 @@ type node struct {
 	timeout time.Duration
 }
 
-// errNoKey is a node's "no" to extend or unlock: the key is gone there or
-// holds another value.
-var errNoKey = fmt.Errorf("%w here", core.ErrNotHeld)
-
 // do runs f on a pooled connection, the whole of it (getting and dialing the
 // connection included) bounded by the node timeout, so a hung or cut-off
 // master costs at most that long.
@@ -31,26 +28,30 @@ func (n *node) do(ctx context.Context, f func(context.Context, redis.Conn) (any,
 	defer cancel()
 	conn, err := n.pool.GetContext(cctx)
 	if err != nil {
-		return nil, classify(ctx, err)
+		return nil, n.classify(ctx, err)
 	}
 	reply, err := f(cctx, conn)
 	conn.Close()
 	if err != nil {
-		return nil, classify(ctx, err)
+		return nil, n.classify(ctx, err)
 	}
 	return reply, nil
 }
 
-// classify tells the three kinds of node failure apart: the server's error
-// reply (kept as is), the caller's context ending (its cause), and anything
-// else (no answer in time, a broken connection), which wraps ErrUnreachable.
-func classify(ctx context.Context, err error) error {
+// classify tells the kinds of node failure apart: the server's error reply
+// (kept as is), the caller's context ending (CtxErr), and anything else (no
+// answer within the node timeout, a broken connection), which wraps
+// ErrUnreachable. A node timeout is not reported as a context deadline:
+// that would read as the caller's own deadline having passed.
+func (n *node) classify(ctx context.Context, err error) error {
 	var reply redis.Error
 	switch {
 	case errors.As(err, &reply):
 		return err
 	case ctx.Err() != nil:
-		return context.Cause(ctx)
+		return core.CtxErr(ctx)
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("%w: no answer within %v", core.ErrUnreachable, n.timeout)
 	default:
 		return fmt.Errorf("%w: %w", core.ErrUnreachable, err)
 	}
@@ -88,7 +89,7 @@ func (n *node) script(ctx context.Context, s *redis.Script, keysAndArgs ...any) 
 	case err != nil:
 		return err
 	case reply != 1:
-		return errNoKey
+		return core.NotHeldHere
 	}
 	return nil
 }

@@ -74,6 +74,25 @@ func (p *poll) decide() bool {
 	return p.yes >= p.quorum
 }
 
+// wait reads every remaining answer.
+func (p *poll) wait() {
+	for p.pending() > 0 {
+		p.next()
+	}
+}
+
+// lost reports whether enough masters said the key is gone or another's
+// (NotHeldHere) that no quorum can hold this value.
+func (p *poll) lost() bool {
+	gone := 0
+	for _, err := range p.errs {
+		if err == core.NotHeldHere {
+			gone++
+		}
+	}
+	return gone > len(p.errs)-p.quorum
+}
+
 // failures returns the node errors among the answers so far, in node order.
 func (p *poll) failures(c *Client) []*core.NodeError {
 	var out []*core.NodeError

@@ -34,6 +34,7 @@ import (
 var (
 	ErrNotAcquired     = core.ErrNotAcquired
 	ErrNotHeld         = core.ErrNotHeld
+	ErrNoQuorum        = core.ErrNoQuorum
 	ErrDestroyed       = core.ErrDestroyed
 	ErrInvalidArgument = core.ErrInvalidArgument
 )
@@ -79,19 +80,19 @@ func (c *Client) Lock(ctx context.Context, key string, ttl time.Duration) (*Lock
 	if err := core.CheckKey(key); err != nil {
 		return nil, err
 	}
-	ttl = ttl.Truncate(time.Millisecond)
-	drift := c.opts.drift(ttl)
-	if err := core.CheckTTL(ttl, drift); err != nil {
+	if err := core.CheckTTL(ttl, c.opts.drift(ttl)); err != nil {
 		return nil, err
 	}
+	ttl = ttl.Truncate(time.Millisecond)
+	drift := c.opts.drift(ttl)
 	ctx, done, err := c.life.Begin(ctx)
 	if err != nil {
 		return nil, &core.Error{Op: "lock", Key: key, Err: err}
 	}
 	defer done()
-	return core.Run(ctx, c.opts.retry, key, func(ctx context.Context) core.Attempt[*Lock] {
-		return c.attempt(ctx, key, ttl, drift)
-	})
+	return core.Run(ctx, c.opts.retry, key,
+		func(ctx context.Context) core.Attempt[*Lock] { return c.attempt(ctx, key, ttl, drift) },
+		func(l *Lock) { l.release(ctx) })
 }
 
 // LockNs is Lock on "<namespace>:<key>".

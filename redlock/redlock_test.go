@@ -235,34 +235,63 @@ func TestUnreachableMajority(t *testing.T) {
 	assert.Empty(t, keys(t, 1), "the survivor holds nothing")
 }
 
-// TestWrongType: a key of another Redis type is a server error, reported as
-// such, not retried forever and not mistaken for "taken" or "down".
+// TestWrongType: a key of another Redis type is another owner's: SET NX is
+// refused (taken), and Extend and Unlock report it as not held and leave
+// it alone, without a server error and without retrying forever.
 func TestWrongType(t *testing.T) {
 	flush(t, 1)
 	ctx := t.Context()
-	_, err := masters(t, 1)[0].Do(ctx, "HSET", "h", "f", "v")
+	m := masters(t, 1)[0]
+	_, err := m.Do(ctx, "HSET", "h", "f", "v")
 	require.NoError(t, err)
-	c := newClient(t, []string{masters(t, 1)[0].Addr()}, redlock.WithRetryCount(1), redlock.WithRetryDelay(time.Millisecond))
+	c := newClient(t, []string{m.Addr()}, redlock.WithRetryCount(1), redlock.WithRetryDelay(time.Millisecond))
 	_, err = c.Lock(ctx, "h", time.Second)
 	require.ErrorIs(t, err, redlock.ErrNotAcquired)
 	assert.ErrorIs(t, err, lock.ErrTaken, "SET NX on an existing key of any type is refused")
 
-	// The release and extend scripts GET the key: WRONGTYPE is a server error.
+	// The key is replaced by a hash while we hold it.
 	lk, err := c.Lock(ctx, "s", time.Second)
 	require.NoError(t, err)
-	_, err = masters(t, 1)[0].Do(ctx, "DEL", "s")
+	_, err = m.Do(ctx, "DEL", "s")
 	require.NoError(t, err)
-	_, err = masters(t, 1)[0].Do(ctx, "HSET", "s", "f", "v")
+	_, err = m.Do(ctx, "HSET", "s", "f", "v")
 	require.NoError(t, err)
-	err = lk.Unlock(ctx)
-	require.ErrorIs(t, err, redlock.ErrNotHeld)
-	assert.Contains(t, err.Error(), "WRONGTYPE")
-	assert.NotErrorIs(t, err, lock.ErrUnreachable)
 	_, err = lk.Extend(ctx, time.Second)
 	require.ErrorIs(t, err, redlock.ErrNotHeld)
-	n, err := redis.Int(masters(t, 1)[0].Do(ctx, "HLEN", "s"))
+	err = lk.Unlock(ctx)
+	require.ErrorIs(t, err, redlock.ErrNotHeld)
+	assert.ErrorIs(t, err, lock.NotHeldHere)
+	assert.NotContains(t, err.Error(), "WRONGTYPE")
+	n, err := redis.Int(m.Do(ctx, "HLEN", "s"))
 	require.NoError(t, err)
 	assert.Equal(t, 1, n, "the other key is untouched")
+}
+
+// TestServerErrorReply: a master that answers with an error (here NOAUTH,
+// from a connection that skipped AUTH) is neither "taken" nor "down": its
+// error reply is kept, and Lock gives up after its attempts.
+func TestServerErrorReply(t *testing.T) {
+	flush(t, 1)
+	ctx := t.Context()
+	m := masters(t, 1)[0]
+	_, err := m.Do(ctx, "CONFIG", "SET", "requirepass", "secret")
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		conn, err := redis.DialContext(context.Background(), "tcp", m.Addr(), redis.DialPassword("secret"))
+		if err == nil {
+			_, _ = conn.Do("CONFIG", "SET", "requirepass", "")
+			conn.Close()
+		}
+	})
+	c := newClient(t, []string{m.Addr()}, redlock.WithRetryCount(2), redlock.WithRetryDelay(time.Millisecond))
+	_, err = c.Lock(ctx, "k", time.Second)
+	require.ErrorIs(t, err, redlock.ErrNotAcquired)
+	assert.Contains(t, err.Error(), "NOAUTH")
+	assert.NotErrorIs(t, err, lock.ErrUnreachable)
+	assert.NotErrorIs(t, err, lock.ErrTaken)
+	var le *lock.Error
+	require.ErrorAs(t, err, &le)
+	assert.Equal(t, 3, le.Attempts)
 }
 
 // TestScriptReload: after SCRIPT FLUSH (as after a restart) EVALSHA fails
@@ -307,6 +336,12 @@ func TestExtendMinority(t *testing.T) {
 	pttl, err := redis.Int64(masters(t, 3)[2].Do(ctx, "PTTL", "k"))
 	require.NoError(t, err)
 	assert.LessOrEqual(t, pttl, int64(10000), "the minority key may be renewed, never beyond the new ttl")
+
+	// Unlock succeeds only on a quorum: one delete out of three is not one.
+	err = lk.Unlock(ctx)
+	require.ErrorIs(t, err, redlock.ErrNotHeld)
+	assert.NotErrorIs(t, err, lock.ErrNoQuorum)
+	assert.Empty(t, keys(t, 3), "Unlock deleted the minority's key all the same")
 }
 
 // TestFromEnv drives the factory from LOCK_CONFIG as the original does.
@@ -444,15 +479,109 @@ func TestHungMaster(t *testing.T) {
 		assert.Less(t, time.Since(start), 2*timeout+time.Second, "cycle %d stalled on the hung master", i)
 	}
 
+	held, err := c.Lock(ctx, "held", 5*time.Second)
+	require.NoError(t, err)
 	require.NoError(t, ms[1].Pause(ctx))
 	paused = append(paused, ms[1])
 	start := time.Now()
-	_, err := c.Lock(ctx, "k", 2*time.Second)
+	// A deadline of its own, so that a stall fails here, not at the test
+	// binary's timeout.
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err = c.Lock(lctx, "k", 2*time.Second)
 	require.ErrorIs(t, err, redlock.ErrNotAcquired)
 	assert.ErrorIs(t, err, lock.ErrUnreachable)
 	assert.NotErrorIs(t, err, lock.ErrTaken)
+	assert.NotErrorIs(t, err, context.DeadlineExceeded, "a node timeout is not the caller's deadline")
+	assert.Contains(t, err.Error(), "no answer within 200ms")
 	assert.Less(t, time.Since(start), 2*timeout+time.Second, "Lock stalled on two hung masters")
+
+	// Unlock and Extend cannot learn the outcome from a quorum: ErrNoQuorum,
+	// not ErrNotHeld.
+	_, err = held.Extend(lctx, 5*time.Second)
+	require.ErrorIs(t, err, lock.ErrNoQuorum)
+	assert.NotErrorIs(t, err, redlock.ErrNotHeld)
+	err = held.Unlock(lctx)
+	require.ErrorIs(t, err, lock.ErrNoQuorum)
+	assert.NotErrorIs(t, err, redlock.ErrNotHeld)
 	left, err := redis.Strings(ms[0].Do(ctx, "KEYS", "*"))
 	require.NoError(t, err)
-	assert.Empty(t, left, "the live master holds nothing after the refused Lock")
+	assert.Empty(t, left, "the live master holds nothing after the refused Lock and the Unlock")
+}
+
+// TestSlowExtendRefused: an Extend whose quorum answers after its new window
+// has closed fails (ErrNoQuorum, Cause ErrNoValidity) and deletes nothing.
+func TestSlowExtendRefused(t *testing.T) {
+	flush(t, 1)
+	ctx := t.Context()
+	m := masters(t, 1)[0]
+	c := newClient(t, []string{m.Addr()}, redlock.WithNodeTimeout(2*time.Second))
+	lk, err := c.Lock(ctx, "k", 5*time.Second)
+	require.NoError(t, err)
+	_, err = m.Do(ctx, "CLIENT", "PAUSE", 400, "WRITE")
+	require.NoError(t, err)
+	_, err = lk.Extend(ctx, 300*time.Millisecond)
+	require.ErrorIs(t, err, lock.ErrNoQuorum)
+	assert.ErrorIs(t, err, lock.ErrNoValidity)
+	v, err := redis.String(m.Do(ctx, "GET", "k"))
+	require.NoError(t, err)
+	assert.Equal(t, lk.Value(), v, "a failed Extend deleted the key")
+	require.NoError(t, lk.Unlock(ctx))
+}
+
+// TestExpirationWindow: Expiration is start + ttl - drift of the attempt
+// that won, never the first attempt's and never without the drift.
+func TestExpirationWindow(t *testing.T) {
+	flush(t, 3)
+	ctx := t.Context()
+	var addrs []string
+	for _, m := range masters(t, 3) {
+		addrs = append(addrs, m.Addr())
+	}
+	ttl := 2 * time.Second
+	drift := 22 * time.Millisecond // round(0.01 * 2000) + 2
+	c := newClient(t, addrs, redlock.WithRetryCount(-1), redlock.WithRetryDelay(20*time.Millisecond), redlock.WithRetryJitter(0))
+
+	before := time.Now()
+	lk, err := c.Lock(ctx, "k", ttl)
+	require.NoError(t, err)
+	after := time.Now()
+	assert.False(t, lk.Expiration().After(after.Add(ttl-drift)), "no drift taken off: %v", lk.Expiration().Sub(before))
+	assert.False(t, lk.Expiration().Before(before.Add(ttl-drift)))
+	require.NoError(t, lk.Unlock(ctx))
+
+	// Held elsewhere for 300ms: the lock is won by a later attempt, and its
+	// window starts then.
+	for _, m := range masters(t, 3) {
+		_, err := m.Do(ctx, "SET", "k", "other", "PX", 300)
+		require.NoError(t, err)
+	}
+	lk, err = c.Lock(ctx, "k", ttl)
+	require.NoError(t, err)
+	won := time.Now()
+	assert.True(t, lk.Expiration().After(won.Add(ttl-drift-100*time.Millisecond)),
+		"validity measured from an earlier attempt: %v left of %v", time.Until(lk.Expiration()), ttl-drift)
+	require.NoError(t, lk.Unlock(ctx))
+}
+
+// TestCancelMidAttempt: a caller cancelled while an attempt waits on a slow
+// master still leaves nothing behind on the masters that said yes.
+func TestCancelMidAttempt(t *testing.T) {
+	flush(t, 3)
+	ms := masters(t, 3)
+	for _, m := range ms[1:] {
+		_, err := m.Do(t.Context(), "SET", "k", "other", "PX", 5000)
+		require.NoError(t, err)
+	}
+	c := newClient(t, []string{ms[0].Addr(), ms[1].Addr(), ms[2].Addr()}, redlock.WithRetryCount(0), redlock.WithNodeTimeout(2*time.Second))
+	// Master 2 holds its answer for 300ms, so the outcome waits on it.
+	_, err := ms[2].Do(t.Context(), "CLIENT", "PAUSE", 300, "WRITE")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	_, err = c.Lock(ctx, "k", 5*time.Second)
+	require.ErrorIs(t, err, redlock.ErrNotAcquired)
+	n, err := redis.Int(ms[0].Do(t.Context(), "EXISTS", "k"))
+	require.NoError(t, err)
+	assert.Zero(t, n, "master 0 kept the cancelled caller's key")
 }

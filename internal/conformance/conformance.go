@@ -182,21 +182,37 @@ func testExtendRefused(t *testing.T, b Backend) {
 	ctx := t.Context()
 	l := newLocker(t, b, Opts{})
 
-	// Past its Expiration: refused as expired.
-	lk, err := l.Lock(ctx, "exp", 50*time.Millisecond)
-	require.NoError(t, err)
-	time.Sleep(time.Until(lk.Expiration()) + 10*time.Millisecond)
-	_, err = lk.Extend(ctx, time.Second)
-	require.ErrorIs(t, err, core.ErrNotHeld)
-	assert.ErrorIs(t, err, core.ErrExpired)
-
 	// Released already: refused, and nothing is created.
-	lk, err = l.Lock(ctx, "gone", time.Second)
+	lk, err := l.Lock(ctx, "gone", time.Second)
 	require.NoError(t, err)
 	require.NoError(t, lk.Unlock(ctx))
 	_, err = lk.Extend(ctx, time.Second)
 	require.ErrorIs(t, err, core.ErrNotHeld)
 	assertNoKeys(t, b)
+
+	// The caller's context has ended: refused as undecided, lock untouched.
+	lk, err = l.Lock(ctx, "cancelled", time.Second)
+	require.NoError(t, err)
+	cancelled, cancel := context.WithCancelCause(ctx)
+	shutdown := errors.New("shutting down")
+	cancel(shutdown)
+	_, err = lk.Extend(cancelled, 5*time.Second)
+	require.ErrorIs(t, err, core.ErrNoQuorum, "Extend with an ended context")
+	assert.NotErrorIs(t, err, core.ErrNotHeld, "the lock is not known to be lost")
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.ErrorIs(t, err, shutdown)
+	_, err = l.Lock(ctx, "cancelled", time.Second)
+	require.ErrorIs(t, err, core.ErrNotAcquired, "the lock survives a cancelled Extend")
+	require.NoError(t, lk.Unlock(ctx))
+
+	// Past its Expiration: refused as expired, without asking the masters
+	// (whose copy of the key may outlive the validity by the drift).
+	lk, err = l.Lock(ctx, "exp", 50*time.Millisecond)
+	require.NoError(t, err)
+	time.Sleep(time.Until(lk.Expiration()) + 10*time.Millisecond)
+	_, err = lk.Extend(ctx, time.Second)
+	require.ErrorIs(t, err, core.ErrNotHeld)
+	assert.ErrorIs(t, err, core.ErrExpired)
 
 	// Another owner holds it now: refused, and the owner keeps it.
 	old, err := l.Lock(ctx, "taken", 60*time.Millisecond)
@@ -325,6 +341,7 @@ func testBadInput(t *testing.T, b Backend) {
 		{"empty key", "", time.Second, "key"},
 		{"zero ttl", "k", 0, "ttl"},
 		{"negative ttl", "k", -time.Second, "ttl"},
+		{"sub-millisecond ttl", "k", 500 * time.Microsecond, "ttl"},
 	} {
 		for _, lockNs := range []bool{false, true} {
 			f := l.Lock

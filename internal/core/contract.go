@@ -19,11 +19,15 @@ type Lock interface {
 	// the key. It carries a monotonic clock reading.
 	Expiration() time.Time
 	// Extend resets the key's time to live to ttl on a quorum and returns the
-	// lock with its new validity. It fails with ErrNotHeld, and never deletes
-	// the key, when the lock has already expired or is no longer ours.
+	// lock with its new validity. It never deletes the key. It fails with
+	// ErrNotHeld when the lock has expired or is no longer ours, and with
+	// ErrNoQuorum when too few masters answered or ctx ended (the lock keeps
+	// its old Expiration).
 	Extend(ctx context.Context, ttl time.Duration) (Lock, error)
 	// Unlock deletes the key wherever it still holds this lock's value and
-	// nowhere else. It fails with ErrNotHeld when fewer than a quorum held it.
+	// nowhere else, even when ctx has ended. It fails with ErrNotHeld when
+	// fewer than a quorum held it, and with ErrNoQuorum when too few masters
+	// answered; what is left expires with its ttl.
 	Unlock(ctx context.Context) error
 }
 
@@ -58,13 +62,17 @@ func CheckKey(key string) error {
 	return nil
 }
 
-// CheckTTL rejects a ttl that leaves no validity window once the drift
-// allowance is taken off.
+// CheckTTL rejects a ttl that is under a millisecond (the unit in which
+// locks expire) or leaves no validity window once the drift allowance is
+// taken off.
 func CheckTTL(ttl, drift time.Duration) error {
 	if ttl <= 0 {
 		return Invalid("ttl", "%v must be positive", ttl)
 	}
-	if ttl <= drift {
+	if ttl < time.Millisecond {
+		return Invalid("ttl", "%v must be at least 1ms (locks expire in whole milliseconds)", ttl)
+	}
+	if ttl.Truncate(time.Millisecond) <= drift {
 		return Invalid("ttl", "%v must be larger than the clock drift allowance %v", ttl, drift)
 	}
 	return nil

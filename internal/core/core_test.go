@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -66,7 +67,7 @@ func TestRunSchedule(t *testing.T) {
 	}
 	t.Run("exhausted", func(t *testing.T) {
 		calls := 0
-		_, err := Run(t.Context(), Retry{Count: 3}, "k", fail(&calls))
+		_, err := Run(t.Context(), Retry{Count: 3}, "k", fail(&calls), nil)
 		assert.Equal(t, 4, calls)
 		var e *Error
 		require.ErrorAs(t, err, &e)
@@ -80,7 +81,7 @@ func TestRunSchedule(t *testing.T) {
 		got, err := Run(t.Context(), Retry{Count: 5}, "k", func(context.Context) Attempt[int] {
 			calls++
 			return Attempt[int]{OK: calls == 3, Lock: calls}
-		})
+		}, nil)
 		require.NoError(t, err)
 		assert.Equal(t, 3, got)
 	})
@@ -88,7 +89,7 @@ func TestRunSchedule(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		calls := 0
-		_, err := Run(ctx, Retry{Count: -1}, "k", fail(&calls))
+		_, err := Run(ctx, Retry{Count: -1}, "k", fail(&calls), nil)
 		assert.Zero(t, calls, "a cancelled caller must not acquire")
 		assert.ErrorIs(t, err, ErrNotAcquired)
 		assert.ErrorIs(t, err, context.Canceled)
@@ -97,7 +98,7 @@ func TestRunSchedule(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
 		defer cancel()
 		calls := 0
-		_, err := Run(ctx, Retry{Count: -1, Delay: time.Hour}, "k", fail(&calls))
+		_, err := Run(ctx, Retry{Count: -1, Delay: time.Hour}, "k", fail(&calls), nil)
 		assert.Equal(t, 1, calls)
 		var e *Error
 		require.ErrorAs(t, err, &e)
@@ -108,14 +109,14 @@ func TestRunSchedule(t *testing.T) {
 	t.Run("why", func(t *testing.T) {
 		_, err := Run(t.Context(), Retry{Count: 1}, "k", func(context.Context) Attempt[int] {
 			return Attempt[int]{Why: ErrNoValidity}
-		})
+		}, nil)
 		assert.ErrorIs(t, err, ErrNoValidity)
 		assert.ErrorIs(t, err, ErrNotAcquired)
 	})
 	t.Run("cause", func(t *testing.T) {
 		ctx, cancel := context.WithCancelCause(t.Context())
 		cancel(ErrDestroyed)
-		_, err := Run(ctx, Retry{}, "k", fail(new(int)))
+		_, err := Run(ctx, Retry{}, "k", fail(new(int)), nil)
 		assert.ErrorIs(t, err, ErrDestroyed)
 	})
 }
@@ -175,4 +176,80 @@ func TestLife(t *testing.T) {
 	assert.ErrorIs(t, err, ErrDestroyed)
 	_, err = l.Enter()
 	assert.ErrorIs(t, err, ErrDestroyed)
+}
+
+func TestCtxErr(t *testing.T) {
+	assert.NoError(t, CtxErr(t.Context()))
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	assert.Equal(t, context.Canceled, CtxErr(ctx))
+
+	shutdown := errors.New("shutting down")
+	ctx, cancelCause := context.WithCancelCause(t.Context())
+	cancelCause(shutdown)
+	err := CtxErr(ctx)
+	assert.ErrorIs(t, err, context.Canceled, "ctx.Err() must match")
+	assert.ErrorIs(t, err, shutdown, "the caller's cause must match")
+	assert.Equal(t, "shutting down: context canceled", err.Error())
+
+	ctx, cancel = context.WithTimeoutCause(t.Context(), time.Nanosecond, shutdown)
+	defer cancel()
+	<-ctx.Done()
+	err = CtxErr(ctx)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.ErrorIs(t, err, shutdown)
+
+	ctx, cancelCause = context.WithCancelCause(t.Context())
+	cancelCause(ErrDestroyed)
+	assert.Equal(t, ErrDestroyed, CtxErr(ctx), "Destroy is not the caller's cancellation")
+}
+
+// TestRunUndoesOnDestroy: an attempt that wins while Destroy is starting
+// must be undone, since it could never be unlocked.
+func TestRunUndoesOnDestroy(t *testing.T) {
+	ctx, cancel := context.WithCancelCause(t.Context())
+	var undone []int
+	_, err := Run(ctx, Retry{}, "k", func(context.Context) Attempt[int] {
+		cancel(ErrDestroyed) // Destroy starts while the attempt is in flight
+		return Attempt[int]{OK: true, Lock: 7}
+	}, func(l int) { undone = append(undone, l) })
+	assert.Equal(t, []int{7}, undone)
+	assert.ErrorIs(t, err, ErrDestroyed)
+	assert.ErrorIs(t, err, ErrNotAcquired)
+
+	// A caller's own cancellation after a won attempt keeps the lock: the
+	// caller can still unlock it.
+	ctx, cancelPlain := context.WithCancel(t.Context())
+	got, err := Run(ctx, Retry{}, "k", func(context.Context) Attempt[int] {
+		cancelPlain()
+		return Attempt[int]{OK: true, Lock: 8}
+	}, func(int) { t.Error("undo called for a plain cancellation") })
+	require.NoError(t, err)
+	assert.Equal(t, 8, got)
+}
+
+func TestRetryWaitNeverOverflows(t *testing.T) {
+	huge := Retry{Delay: time.Duration(1<<63 - 1), Jitter: time.Duration(1<<63 - 1)}
+	for _, frac := range []float64{0, 0.5, 1} {
+		d := huge.Wait(func(n int64) int64 { return int64(frac * float64(n-1)) })
+		assert.GreaterOrEqual(t, d, time.Duration(0), "at %v", frac)
+	}
+	assert.NotPanics(t, func() { huge.Wait(rand.Int64N) })
+}
+
+func TestCheckTTLUnits(t *testing.T) {
+	for _, ttl := range []time.Duration{time.Nanosecond, 999 * time.Microsecond} {
+		err := CheckTTL(ttl, 0)
+		require.ErrorIs(t, err, ErrInvalidArgument, "ttl %v", ttl)
+		assert.Contains(t, err.Error(), "at least 1ms")
+	}
+	assert.NoError(t, CheckTTL(time.Millisecond, 0))
+	// 2.9ms is 2ms once truncated: no window over a 2ms drift.
+	assert.ErrorIs(t, CheckTTL(2900*time.Microsecond, 2*time.Millisecond), ErrInvalidArgument)
+}
+
+func TestNotHeldHere(t *testing.T) {
+	assert.ErrorIs(t, NotHeldHere, ErrNotHeld)
+	assert.Equal(t, "node 1 (a): not held here", (&NodeError{Node: 1, Addr: "a", Err: NotHeldHere}).Error())
 }

@@ -5,6 +5,7 @@
 package core
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -21,6 +22,13 @@ var (
 	// ErrNotHeld means Extend or Unlock found that the lock has expired or is
 	// no longer ours on a quorum of masters.
 	ErrNotHeld = errors.New("lock: not held")
+
+	// ErrNoQuorum means Extend or Unlock could not learn the outcome from a
+	// quorum: too few masters answered (down, too slow) or the context
+	// ended first. The lock is not known to be lost: after a failed Extend
+	// it keeps its old Expiration, and after a failed Unlock what is left of
+	// it expires with its ttl.
+	ErrNoQuorum = errors.New("lock: too few masters answered")
 
 	// ErrDestroyed is returned by every call made after Destroy, and by calls
 	// that Destroy interrupted.
@@ -46,16 +54,26 @@ var (
 	// was released.
 	ErrNoValidity = errors.New("validity window closed before a quorum answered")
 
+	// NotHeldHere is the per-node reason for a master on which Extend or
+	// Unlock found the key gone or holding another value. It matches
+	// ErrNotHeld.
+	NotHeldHere error = notHeldHere{}
+
 	// ErrExpired is the Cause of an Extend refused without any I/O because
 	// the lock's Expiration had passed.
 	ErrExpired = errors.New("validity window has passed")
 )
 
+type notHeldHere struct{}
+
+func (notHeldHere) Error() string        { return "not held here" }
+func (notHeldHere) Is(target error) bool { return target == ErrNotHeld }
+
 // NodeError is what one master did wrong in one operation.
 type NodeError struct {
 	Node int    // index of the master in the configured list
 	Addr string // the master's address, for humans
-	Err  error  // ErrTaken, an error wrapping ErrUnreachable, or the server's error reply
+	Err  error  // ErrTaken, NotHeldHere, an error wrapping ErrUnreachable, the context's error, or the server's error reply
 }
 
 func (e *NodeError) Error() string {
@@ -71,8 +89,8 @@ type Error struct {
 	Op       string       // "lock", "extend" or "unlock"
 	Key      string       // the key as stored
 	Attempts int          // attempts made; 1 for extend and unlock
-	Err      error        // ErrNotAcquired, ErrNotHeld or ErrDestroyed
-	Cause    error        // what ended it early (context, Destroy), else why the last attempt failed when no master is to blame; or nil
+	Err      error        // ErrNotAcquired, ErrNotHeld, ErrNoQuorum or ErrDestroyed
+	Cause    error        // what ended it early (see CtxErr; ErrDestroyed), else why the last attempt failed when no master is to blame; or nil
 	Nodes    []*NodeError // the failures of the last attempt, in node order
 }
 
@@ -115,4 +133,21 @@ func (e *Error) Unwrap() []error {
 // argument and says what is wrong with it.
 func Invalid(arg string, format string, args ...any) error {
 	return fmt.Errorf("%w: %s: %s", ErrInvalidArgument, arg, fmt.Sprintf(format, args...))
+}
+
+// CtxErr is what a call reports when ctx has ended: ErrDestroyed when
+// Destroy ended it, else ctx.Err() together with the cause the caller gave
+// (context.WithCancelCause and friends), so that errors.Is matches both.
+// It is nil while ctx is live.
+func CtxErr(ctx context.Context) error {
+	err := ctx.Err()
+	if err == nil {
+		return nil
+	}
+	switch cause := context.Cause(ctx); cause {
+	case ErrDestroyed, err:
+		return cause
+	default:
+		return fmt.Errorf("%w: %w", cause, err)
+	}
 }

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"math"
 	"math/rand/v2"
 	"time"
 )
@@ -25,9 +26,11 @@ func (r Retry) More(n int) bool {
 // Wait returns the pause before the next attempt, drawing the jitter from
 // rnd, which returns a uniform value in [0, n) (rand.Int64N in production).
 func (r Retry) Wait(rnd func(n int64) int64) time.Duration {
-	d := r.Delay
-	if r.Jitter > 0 {
-		d += time.Duration(rnd(2*int64(r.Jitter)+1)) - r.Jitter
+	// Clamped so that no setting, however large, can overflow.
+	const limit = time.Duration(math.MaxInt64 / 4)
+	d, j := min(r.Delay, limit), min(r.Jitter, limit)
+	if j > 0 {
+		d += time.Duration(rnd(2*int64(j)+1)) - j
 	}
 	return max(d, 0)
 }
@@ -43,9 +46,11 @@ type Attempt[L any] struct {
 
 // Run calls try until it succeeds, the schedule runs out, or ctx ends. try
 // must release anything partly acquired before it returns a failed attempt.
-// The error is an *Error whose Cause is context.Cause(ctx) when ctx ended the
-// loop (ErrDestroyed for a context from [Life.Begin] that Destroy ended).
-func Run[L any](ctx context.Context, r Retry, key string, try func(context.Context) Attempt[L]) (L, error) {
+// The error is an *Error whose Cause is CtxErr(ctx) when ctx ended the loop
+// (ErrDestroyed for a context from [Life.Begin] that Destroy ended). A lock
+// won while Destroy was starting could never be unlocked, so Run hands it
+// to undo and fails.
+func Run[L any](ctx context.Context, r Retry, key string, try func(context.Context) Attempt[L], undo func(L)) (L, error) {
 	var (
 		zero  L
 		last  Attempt[L]
@@ -53,8 +58,8 @@ func Run[L any](ctx context.Context, r Retry, key string, try func(context.Conte
 	)
 	for n := 0; ; n++ {
 		// Checked before every attempt: a caller who has gone never acquires.
-		if ctx.Err() != nil {
-			return zero, &Error{Op: "lock", Key: key, Attempts: n, Err: ErrNotAcquired, Cause: context.Cause(ctx), Nodes: last.Nodes}
+		if err := CtxErr(ctx); err != nil {
+			return zero, &Error{Op: "lock", Key: key, Attempts: n, Err: ErrNotAcquired, Cause: err, Nodes: last.Nodes}
 		}
 		if n > 0 {
 			if !r.More(n) {
@@ -69,13 +74,17 @@ func Run[L any](ctx context.Context, r Retry, key string, try func(context.Conte
 			case <-timer.C:
 			case <-ctx.Done():
 				timer.Stop()
-				return zero, &Error{Op: "lock", Key: key, Attempts: n, Err: ErrNotAcquired, Cause: context.Cause(ctx), Nodes: last.Nodes}
+				return zero, &Error{Op: "lock", Key: key, Attempts: n, Err: ErrNotAcquired, Cause: CtxErr(ctx), Nodes: last.Nodes}
 			}
 		}
 		a := try(ctx)
 		if a.OK {
 			if timer != nil {
 				timer.Stop()
+			}
+			if context.Cause(ctx) == ErrDestroyed {
+				undo(a.Lock)
+				return zero, &Error{Op: "lock", Key: key, Attempts: n + 1, Err: ErrNotAcquired, Cause: ErrDestroyed}
 			}
 			return a.Lock, nil
 		}
