@@ -55,6 +55,7 @@ func Create(opts Options) (Locker, error) {
 			redlock.WithRetryDelay(lo.RetryDelay),
 			redlock.WithRetryJitter(lo.RetryJitter),
 			redlock.WithNodeTimeout(lo.NodeTimeout),
+			redlock.WithRestartDelay(lo.RestartDelay),
 			redlock.WithNodeNames(names...),
 		)
 		if err != nil {

@@ -27,6 +27,7 @@ var (
 	ErrInvalidArgument = core.ErrInvalidArgument // empty key, bad ttl: refused before any I/O
 	ErrTaken           = core.ErrTaken           // per node: the key holds another owner's value
 	ErrUnreachable     = core.ErrUnreachable     // per node: no answer in time, or a broken connection
+	ErrRejoining       = core.ErrRejoining       // per node: lost its data less than the restart delay ago; vote not counted
 	ErrExpired         = core.ErrExpired         // cause of an Extend refused because Expiration had passed
 	ErrNoValidity      = core.ErrNoValidity      // cause: a quorum answered only after the validity window closed
 )

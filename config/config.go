@@ -69,6 +69,9 @@ type LockOptions struct {
 	RetryDelay  time.Duration // base wait between attempts
 	RetryJitter time.Duration // most added to or taken from RetryDelay at random
 	NodeTimeout time.Duration // bound on each command to one master ("nodeTimeout"); ours
+	// RestartDelay ("restartDelay"; ours): a master that lost its data less
+	// than this long ago does not vote; 0 is off. See redlock.WithRestartDelay.
+	RestartDelay time.Duration
 }
 
 // Connection is one Redis master: host and port (with optional credentials,
@@ -143,6 +146,7 @@ func (c *Config) Validate() error {
 			checkDuration("lockOptions.retryDelay", o.RetryDelay, false),
 			checkDuration("lockOptions.retryJitter", o.RetryJitter, false),
 			checkDuration("lockOptions.nodeTimeout", o.NodeTimeout, true),
+			checkDuration("lockOptions.restartDelay", o.RestartDelay, false),
 		); err != nil {
 			return err
 		}

@@ -38,11 +38,12 @@ type rawConnection struct {
 }
 
 type rawLockOptions struct {
-	DriftFactor *float64 `json:"driftFactor"`
-	RetryCount  *int     `json:"retryCount"`
-	RetryDelay  *float64 `json:"retryDelay"`
-	RetryJitter *float64 `json:"retryJitter"`
-	NodeTimeout *float64 `json:"nodeTimeout"`
+	DriftFactor  *float64 `json:"driftFactor"`
+	RetryCount   *int     `json:"retryCount"`
+	RetryDelay   *float64 `json:"retryDelay"`
+	RetryJitter  *float64 `json:"retryJitter"`
+	NodeTimeout  *float64 `json:"nodeTimeout"`
+	RestartDelay *float64 `json:"restartDelay"`
 }
 
 // Parse reads a lock configuration in any of the shapes the package
@@ -211,6 +212,7 @@ func (r *rawConfig) build(prefix string) (*Config, error) {
 			{"retryDelay", o.RetryDelay, &lo.RetryDelay},
 			{"retryJitter", o.RetryJitter, &lo.RetryJitter},
 			{"nodeTimeout", o.NodeTimeout, &lo.NodeTimeout},
+			{"restartDelay", o.RestartDelay, &lo.RestartDelay},
 		} {
 			if d.in != nil {
 				if *d.out, err = millis(p+d.name, *d.in); err != nil {
@@ -262,7 +264,7 @@ func millis(field string, ms float64) (time.Duration, error) {
 var (
 	configKeys      = []string{"type", "namespace", "connection", "connections", "lockOptions", "retry", "delay"}
 	connectionKeys  = []string{"host", "port", "username", "password", "db", "tls", "url"}
-	lockOptionsKeys = []string{"driftFactor", "retryCount", "retryDelay", "retryJitter", "nodeTimeout"}
+	lockOptionsKeys = []string{"driftFactor", "retryCount", "retryDelay", "retryJitter", "nodeTimeout", "restartDelay"}
 )
 
 // checkKeys rejects any field name that is not spelt exactly as above,

@@ -43,7 +43,7 @@ func (l *Lock) Expiration() time.Time { return l.exp }
 // The masters that did renew the key keep it until the new ttl runs out.
 func (l *Lock) Extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 	c := l.c
-	if err := core.CheckTTL(ttl, c.opts.drift(ttl)); err != nil {
+	if err := c.opts.checkTTL(ttl); err != nil {
 		return nil, err
 	}
 	ttl = ttl.Truncate(time.Millisecond)

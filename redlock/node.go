@@ -58,7 +58,24 @@ func (n *node) classify(ctx context.Context, err error) error {
 }
 
 // acquire sets key to value for ttl unless the key exists. nil means set.
-func (n *node) acquire(ctx context.Context, key, value string, ttl time.Duration) error {
+// With a restart delay, the master refuses to vote for a while after it
+// lost its data (see acquire.lua).
+func (n *node) acquire(ctx context.Context, key, value string, ttl, restartDelay time.Duration) error {
+	if restartDelay > 0 {
+		reply, err := n.do(ctx, func(ctx context.Context, c redis.Conn) (any, error) {
+			return redis.Int64(acquireScript.DoContext(ctx, c, key, MarkerKey, value, ttl.Milliseconds(), restartDelay.Milliseconds()))
+		})
+		switch {
+		case err != nil:
+			return err
+		case reply.(int64) == 0:
+			return core.ErrTaken
+		case reply.(int64) < 0:
+			wait := time.Duration(-reply.(int64)) * time.Millisecond
+			return fmt.Errorf("%w: lost its data; its vote counts again in %v", core.ErrRejoining, wait)
+		}
+		return nil
+	}
 	reply, err := n.do(ctx, func(ctx context.Context, c redis.Conn) (any, error) {
 		return redis.DoContext(c, ctx, "SET", key, value, "NX", "PX", ttl.Milliseconds())
 	})

@@ -21,12 +21,19 @@ const (
 	DefaultNodeTimeout = 50 * time.Millisecond
 )
 
+// MarkerKey is the key on every master that WithRestartDelay uses to tell a
+// master that kept its data from one that lost it. It holds the server time
+// (ms) at which a client first found the dataset without it.
+const MarkerKey = "lock:__dataset_born__"
+
 type options struct {
 	namespace   string
 	driftFactor float64
 	retry       core.Retry
 	nodeTimeout time.Duration
 	names       []string
+	// restartDelay > 0 turns on the restart protection.
+	restartDelay time.Duration
 }
 
 // Option configures a [Client]. Options not given keep their defaults; an
@@ -58,6 +65,18 @@ func WithRetryJitter(d time.Duration) Option { return func(o *options) { o.retry
 // connection (and dialing it) included. Default 50ms.
 func WithNodeTimeout(d time.Duration) Option { return func(o *options) { o.nodeTimeout = d } }
 
+// WithRestartDelay protects against masters that restart without
+// persistence (or are flushed) while they hold locks: such a master could
+// hand the same key to a second owner while the first owner's lock still
+// lives on the other masters. With d > 0, a master whose data is younger
+// than d (see MarkerKey) does not vote for new locks, which is the Redlock
+// spec's "delayed restart" done from the client side. d must be at least the
+// largest ttl any client uses; Lock and Extend refuse a longer ttl. Every
+// client of the same masters should use the same d. Default 0: off, and
+// acquisition is a plain SET NX PX. When turned on for masters that are new
+// or were just flushed, no lock can be had until d has passed.
+func WithRestartDelay(d time.Duration) Option { return func(o *options) { o.restartDelay = d } }
+
 // WithNodeNames names the masters (their addresses, say) in errors; names
 // are matched to pools by position. By default a master is named "pool[i]".
 func WithNodeNames(names ...string) Option { return func(o *options) { o.names = names } }
@@ -80,6 +99,8 @@ func buildOptions(n int, opts []Option) (options, error) {
 		return o, core.Invalid("retry jitter", "%v must not be negative", o.retry.Jitter)
 	case o.nodeTimeout <= 0:
 		return o, core.Invalid("node timeout", "%v must be positive", o.nodeTimeout)
+	case o.restartDelay < 0:
+		return o, core.Invalid("restart delay", "%v must not be negative", o.restartDelay)
 	case o.names != nil && len(o.names) != n:
 		return o, core.Invalid("node names", "%d names for %d pools", len(o.names), n)
 	}
@@ -90,6 +111,18 @@ func buildOptions(n int, opts []Option) (options, error) {
 		}
 	}
 	return o, nil
+}
+
+// checkTTL refuses, before any I/O, a ttl that leaves no validity window or
+// that the restart protection could not cover.
+func (o *options) checkTTL(ttl time.Duration) error {
+	if err := core.CheckTTL(ttl, o.drift(ttl)); err != nil {
+		return err
+	}
+	if o.restartDelay > 0 && ttl > o.restartDelay {
+		return core.Invalid("ttl", "%v must not exceed the restart delay %v", ttl, o.restartDelay)
+	}
+	return nil
 }
 
 // drift is the allowance for clock drift and Redis' 1 ms expiry precision

@@ -72,7 +72,8 @@ func flush(t *testing.T, n int) {
 	}
 }
 
-// keys lists every key on the first n masters, as "i:key".
+// keys lists every key on the first n masters, as "i:key", but for the
+// restart protection's marker.
 func keys(t *testing.T, n int) []string {
 	t.Helper()
 	var out []string
@@ -80,7 +81,9 @@ func keys(t *testing.T, n int) []string {
 		ks, err := redis.Strings(m.Do(t.Context(), "KEYS", "*"))
 		require.NoError(t, err)
 		for _, k := range ks {
-			out = append(out, fmt.Sprintf("%d:%s", i, k))
+			if k != redlock.MarkerKey {
+				out = append(out, fmt.Sprintf("%d:%s", i, k))
+			}
 		}
 	}
 	return out
@@ -101,12 +104,20 @@ func redisConfig(t testing.TB, n int, o conformance.Opts) *config.Config {
 }
 
 func TestConformance(t *testing.T) {
-	for _, n := range []int{1, 3, 5} {
-		t.Run(fmt.Sprintf("N=%d", n), func(t *testing.T) {
+	for _, tc := range []struct {
+		n       int
+		protect bool // with the restart protection (acquire by script)
+	}{{1, false}, {3, false}, {5, false}, {3, true}} {
+		t.Run(fmt.Sprintf("N=%d,restartDelay=%v", tc.n, tc.protect), func(t *testing.T) {
+			n := tc.n
 			conformance.Run(t, conformance.Backend{
 				Masters: n,
 				New: func(t *testing.T, o conformance.Opts) lock.Locker {
-					l, err := lock.Create(lock.Options{Namespace: o.Namespace, LockConfig: redisConfig(t, n, o)})
+					cfg := redisConfig(t, n, o)
+					if tc.protect {
+						cfg.LockOptions.RestartDelay = 10 * time.Second
+					}
+					l, err := lock.Create(lock.Options{Namespace: o.Namespace, LockConfig: cfg})
 					require.NoError(t, err)
 					return l
 				},
@@ -114,10 +125,27 @@ func TestConformance(t *testing.T) {
 					_, err := masters(t, n)[i].Do(t.Context(), "SET", key, "another-owner", "PX", ttl.Milliseconds())
 					require.NoError(t, err)
 				},
-				Keys:  func(t *testing.T) []string { return keys(t, n) },
-				Reset: func(t *testing.T) { flush(t, n) },
+				Keys: func(t *testing.T) []string { return keys(t, n) },
+				Reset: func(t *testing.T) {
+					flush(t, n)
+					if tc.protect {
+						seedMarkers(t, n)
+					}
+				},
 			})
 		})
+	}
+}
+
+// seedMarkers makes the first n masters look as if they had kept their data
+// for an hour, so that the restart protection lets them vote.
+func seedMarkers(t *testing.T, n int) {
+	t.Helper()
+	for _, m := range masters(t, n) {
+		now, err := redis.Int64s(m.Do(t.Context(), "TIME"))
+		require.NoError(t, err)
+		_, err = m.Do(t.Context(), "SET", redlock.MarkerKey, now[0]*1000-3_600_000)
+		require.NoError(t, err)
 	}
 }
 
@@ -584,4 +612,60 @@ func TestCancelMidAttempt(t *testing.T) {
 	n, err := redis.Int(ms[0].Do(t.Context(), "EXISTS", "k"))
 	require.NoError(t, err)
 	assert.Zero(t, n, "master 0 kept the cancelled caller's key")
+}
+
+// TestRestartHazard: a lock held on exactly a quorum, one of whose masters
+// restarts empty. Without the restart protection a second client is granted
+// the same key while the first still holds it (the negative control); with
+// it, the restarted masters do not vote and the second client is refused.
+func TestRestartHazard(t *testing.T) {
+	ms := masters(t, 3)
+	var addrs []string
+	for _, m := range ms {
+		addrs = append(addrs, m.Addr())
+	}
+	for _, protect := range []bool{false, true} {
+		t.Run(fmt.Sprintf("protection=%v", protect), func(t *testing.T) {
+			ctx := t.Context()
+			flush(t, 3)
+			opts := []redlock.Option{redlock.WithRetryCount(0), redlock.WithNodeTimeout(testNodeTimeout)}
+			if protect {
+				opts = append(opts, redlock.WithRestartDelay(30*time.Second))
+				seedMarkers(t, 3)
+			}
+			first := newClient(t, addrs, opts...)
+			second := newClient(t, addrs, opts...)
+
+			// Master 2 is down while the first client locks: the lock is on
+			// masters 0 and 1 only, exactly a quorum.
+			require.NoError(t, ms[2].Stop(ctx))
+			held, err := first.Lock(ctx, "k", 20*time.Second)
+			require.NoError(t, err)
+			require.NoError(t, ms[2].Start(ctx))
+			// Master 1 restarts without persistence: the key is gone there.
+			require.NoError(t, ms[1].Restart(ctx))
+
+			stolen, err := second.Lock(ctx, "k", 20*time.Second)
+			if !protect {
+				require.NoError(t, err, "negative control: the hazard must show without protection")
+				assert.True(t, time.Now().Before(held.Expiration()) && time.Now().Before(stolen.Expiration()),
+					"two valid holders of one key")
+				return
+			}
+			require.ErrorIs(t, err, redlock.ErrNotAcquired, "a restarted master voted")
+			assert.ErrorIs(t, err, lock.ErrRejoining)
+			assert.ErrorIs(t, err, lock.ErrTaken)
+			assert.Contains(t, err.Error(), "lost its data")
+			assert.True(t, time.Now().Before(held.Expiration()), "the first holder's lock is still valid, and still alone")
+		})
+	}
+}
+
+// TestRestartDelayBoundsTTL: with the protection on, a ttl longer than the
+// restart delay is refused, since the delay could not cover it.
+func TestRestartDelayBoundsTTL(t *testing.T) {
+	c := newClient(t, []string{deadAddr(t)}, redlock.WithRestartDelay(time.Second))
+	_, err := c.Lock(t.Context(), "k", 2*time.Second)
+	require.ErrorIs(t, err, redlock.ErrInvalidArgument)
+	assert.Contains(t, err.Error(), "restart delay")
 }

@@ -11,9 +11,12 @@ var (
 	releaseSrc string
 	//go:embed extend.lua
 	extendSrc string
+	//go:embed acquire.lua
+	acquireSrc string
 
 	// redigo computes each script's SHA1 and runs EVALSHA, falling back to
 	// EVAL when a master answers NOSCRIPT (after a restart, say).
 	releaseScript = redis.NewScript(1, releaseSrc)
 	extendScript  = redis.NewScript(1, extendSrc)
+	acquireScript = redis.NewScript(2, acquireSrc)
 )

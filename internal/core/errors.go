@@ -48,6 +48,12 @@ var (
 	// "held by another" and from a server error reply.
 	ErrUnreachable = errors.New("unreachable")
 
+	// ErrRejoining is wrapped by the per-node error of a master that lost its
+	// data (restarted without persistence, or flushed) less than the restart
+	// delay ago: its vote for a new lock does not count yet, since a lock it
+	// granted before may still be live on other masters.
+	ErrRejoining = errors.New("rejoining")
+
 	// ErrNoValidity is the Cause of a failed Lock whose last attempt reached
 	// a quorum too late: the validity window had closed by the time the
 	// masters answered (a slow master or a process pause), so the attempt
