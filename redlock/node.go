@@ -18,6 +18,9 @@ type node struct {
 	pool    *redis.Pool
 	name    string
 	timeout time.Duration
+	// plainDel breaks release on purpose (core.Variant), for the safety
+	// suite only.
+	plainDel bool
 }
 
 // do runs f on a pooled connection, the whole of it (getting and dialing the
@@ -90,6 +93,12 @@ func (n *node) acquire(ctx context.Context, key, value string, ttl, restartDelay
 
 // release deletes key where it holds value. nil means deleted.
 func (n *node) release(ctx context.Context, key, value string) error {
+	if n.plainDel {
+		_, err := n.do(ctx, func(ctx context.Context, c redis.Conn) (any, error) {
+			return redis.DoContext(c, ctx, "DEL", key)
+		})
+		return err
+	}
 	return n.script(ctx, releaseScript, key, value)
 }
 

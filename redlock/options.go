@@ -34,6 +34,14 @@ type options struct {
 	names       []string
 	// restartDelay > 0 turns on the restart protection.
 	restartDelay time.Duration
+	// variant breaks the algorithm on purpose, for the safety suite only.
+	variant core.Variant
+}
+
+func init() {
+	core.RedlockVariant = func(v core.Variant) any {
+		return Option(func(o *options) { o.variant = v })
+	}
 }
 
 // Option configures a [Client]. Options not given keep their defaults; an
@@ -129,5 +137,8 @@ func (o *options) checkTTL(ttl time.Duration) error {
 // taken off every validity window: round(driftFactor*ttl) + 2ms, in whole
 // milliseconds like the ttl that Redis sees.
 func (o *options) drift(ttl time.Duration) time.Duration {
+	if o.variant.NoDrift {
+		return 0
+	}
 	return time.Duration(math.Round(o.driftFactor*float64(ttl.Milliseconds())))*time.Millisecond + 2*time.Millisecond
 }

@@ -60,11 +60,14 @@ func New(pools []*redis.Pool, opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{nodes: make([]node, len(pools)), quorum: len(pools)/2 + 1, opts: o}
+	if o.variant.HalfQuorum {
+		c.quorum = max(len(pools)/2, 1)
+	}
 	for i, p := range pools {
 		if p == nil {
 			return nil, core.Invalid("pools", "pool %d is nil", i)
 		}
-		c.nodes[i] = node{pool: p, name: o.names[i], timeout: o.nodeTimeout}
+		c.nodes[i] = node{pool: p, name: o.names[i], timeout: o.nodeTimeout, plainDel: o.variant.PlainDel}
 	}
 	return c, nil
 }
@@ -116,6 +119,9 @@ func (c *Client) attempt(ctx context.Context, key string, ttl, drift time.Durati
 	// The validity is measured after the answers, from before the requests.
 	var why error
 	if p.decide() {
+		if c.opts.variant.LateStart {
+			start = time.Now()
+		}
 		if exp := start.Add(ttl - drift); time.Now().Before(exp) {
 			return core.Attempt[*Lock]{OK: true, Lock: &Lock{c: c, key: key, value: value, exp: exp, acquired: p.settled}}
 		}
