@@ -2,15 +2,24 @@
 # Build the local Redis image used by the integration tests, without a registry.
 #
 # The image is a minimal rootfs (redis-server + redis-cli + the shared libraries
-# they link against) imported with `docker import`, so nothing is pulled.
+# they link against) imported with `docker import`, so nothing is pulled. It
+# also carries libfaketime at $FAKETIME_DEST (label com.leverege.lock.faketime),
+# which the harness LD_PRELOADs into redis-server for integration.WithClockRate.
+# Both redis-server and libfaketime are installed with apt-get when missing.
 #
-#   LOCK_REDIS_IMAGE  image name to build (default: lock-redis:7)
+#   LOCK_REDIS_IMAGE  image name to build (default: lock-redis:7.0-ft1)
 #   LOCK_REDIS_FORCE  set to 1 to rebuild even if the image already exists
 #
-# Idempotent: if the image already exists it exits 0 at once.
+# Idempotent: if the image already exists it exits 0 at once. Change the
+# default tag (here and integration.DefaultImage) whenever the image content
+# changes, so that machines with an older image build the new one.
 set -euo pipefail
 
-IMAGE="${LOCK_REDIS_IMAGE:-lock-redis:7}"
+IMAGE="${LOCK_REDIS_IMAGE:-lock-redis:7.0-ft1}"
+# Where libfaketime lives inside the image; integration/harness.go reads it
+# from the image label, so the two cannot disagree.
+FAKETIME_DEST=/usr/lib/faketime/libfaketime.so.1
+FAKETIME_LABEL=com.leverege.lock.faketime
 
 log() { printf 'redis-image: %s\n' "$*" >&2; }
 die() { printf 'redis-image: error: %s\n' "$*" >&2; exit 1; }
@@ -26,29 +35,61 @@ fi
 # On a forced rebuild, the previous image (if any) is removed afterwards.
 OLD_ID="$(docker image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)"
 
-# --- 1. a redis-server binary on the host -----------------------------------
-if ! command -v redis-server >/dev/null 2>&1; then
-  command -v apt-get >/dev/null 2>&1 || die "redis-server not on PATH and apt-get is unavailable; install Redis 7 yourself"
-  [[ "$(id -u)" == "0" ]] || die "redis-server not on PATH; run as root (apt-get install) or install redis-server first"
-  log "redis-server not found; installing it with apt-get"
+# --- 1. redis-server and libfaketime on the host -----------------------------
+apt_updated=0
+# apt_install PKG: install a Debian package without starting any daemon.
+apt_install() {
+  local pkg="$1"
+  command -v apt-get >/dev/null 2>&1 || die "$pkg is missing and apt-get is unavailable; install it yourself"
+  [[ "$(id -u)" == "0" ]] || die "$pkg is missing; run as root (apt-get install) or install $pkg first"
+  log "$pkg not found; installing it with apt-get"
   export DEBIAN_FRONTEND=noninteractive
-  # Do not let the package start a redis daemon on this machine.
-  policy_added=0
+  # Do not let the package start a daemon on this machine.
+  local policy_added=0 rc=0
   if [[ ! -e /usr/sbin/policy-rc.d ]]; then
     printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
     chmod 0755 /usr/sbin/policy-rc.d
     policy_added=1
   fi
-  rc=0
-  { apt-get update -qq && apt-get install -y -qq --no-install-recommends redis-server >/dev/null; } || rc=$?
+  if [[ "$apt_updated" == "0" ]]; then
+    apt-get update -qq || rc=$?
+    apt_updated=1
+  fi
+  if [[ "$rc" == "0" ]]; then
+    apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null || rc=$?
+  fi
   if [[ "$policy_added" == "1" ]]; then rm -f /usr/sbin/policy-rc.d; fi
-  [[ "$rc" == "0" ]] || die "apt-get install redis-server failed (exit $rc)"
+  [[ "$rc" == "0" ]] || die "apt-get install $pkg failed (exit $rc)"
+}
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  apt_install redis-server
   command -v redis-server >/dev/null 2>&1 || die "redis-server still not on PATH after apt-get install"
+fi
+
+# find_faketime: print the path of the host's libfaketime.so.1 (Debian puts it
+# under /usr/lib/<multiarch>/faketime/), or nothing.
+find_faketime() {
+  local f
+  for f in /usr/lib/*/faketime/libfaketime.so.1 /usr/lib/faketime/libfaketime.so.1 \
+           /usr/local/lib/faketime/libfaketime.so.1; do
+    if [[ -f "$f" ]]; then
+      printf '%s\n' "$f"
+      return 0
+    fi
+  done
+}
+FAKETIME_LIB="$(find_faketime)"
+if [[ -z "$FAKETIME_LIB" ]]; then
+  apt_install libfaketime
+  FAKETIME_LIB="$(find_faketime)"
+  [[ -n "$FAKETIME_LIB" ]] || die "libfaketime.so.1 still not found after apt-get install libfaketime"
 fi
 
 SERVER="$(command -v redis-server)"
 CLI="$(command -v redis-cli || true)"
 log "using $(readlink -f "$SERVER") ($("$SERVER" --version | awk '{print $3}'))"
+log "using $(readlink -f "$FAKETIME_LIB")"
 
 # --- 2. the rootfs ---------------------------------------------------------
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/lock-redis-image.XXXXXX")"
@@ -67,8 +108,12 @@ if [[ -n "$CLI" ]]; then
   bins+=("$ROOT/usr/local/bin/redis-cli")
 fi
 
+# libfaketime at a fixed path; its own dependencies (libc, libm) go with the rest.
+mkdir -p "$ROOT$(dirname "$FAKETIME_DEST")"
+cp -L "$FAKETIME_LIB" "$ROOT$FAKETIME_DEST"
+
 # Every shared library (and the loader) that ldd reports, copied to the same path.
-libs="$(ldd "${bins[@]}" | awk '
+libs="$(ldd "${bins[@]}" "$FAKETIME_LIB" | awk '
   $2 == "=>" && $3 ~ /^\// { print $3 }
   $1 ~ /^\// { print $1 }
 ' | grep -v ':$' | sort -u)"
@@ -92,13 +137,22 @@ tar -C "$ROOT" -cf - . | docker import \
   --change 'ENTRYPOINT ["/usr/local/bin/redis-server"]' \
   --change 'EXPOSE 6379' \
   --change 'WORKDIR /data' \
-  -m "lock integration-test Redis (local rootfs of $(readlink -f "$SERVER"))" \
+  --change "LABEL $FAKETIME_LABEL=$FAKETIME_DEST" \
+  -m "lock integration-test Redis (local rootfs of $(readlink -f "$SERVER"), with libfaketime)" \
   - "$IMAGE" >/dev/null
 
 # --- 4. smoke test: the binary must run inside the image ---------------------
 if ! out="$(docker run --rm --network none "$IMAGE" --version 2>&1)"; then
   docker image rm -f "$IMAGE" >/dev/null 2>&1 || true
   die "built image does not run (removed it): $out"
+fi
+# ... and with libfaketime preloaded (ld.so only warns, and runs the binary
+# anyway, when a preload is missing: look for its message).
+if ! ftout="$(docker run --rm --network none -e LD_PRELOAD="$FAKETIME_DEST" \
+    -e FAKETIME='+0 x1.5' -e FAKETIME_DONT_FAKE_MONOTONIC=1 "$IMAGE" --version 2>&1)" \
+    || grep -qi 'ld\.so\|preload\|error' <<<"$ftout"; then
+  docker image rm -f "$IMAGE" >/dev/null 2>&1 || true
+  die "built image does not run with libfaketime preloaded (removed it): $ftout"
 fi
 if [[ -n "$OLD_ID" && "$OLD_ID" != "$(docker image inspect --format '{{.Id}}' "$IMAGE")" ]]; then
   # Fails harmlessly if containers still use it.
