@@ -13,11 +13,11 @@ type Lock struct {
 	key   string
 	value string
 	exp   time.Time
-	// acquired is closed once every master has answered the acquiring SET.
-	// Lock returns as soon as a quorum has; Extend and Unlock wait for the
-	// rest (at most a node timeout) so that they cannot overtake a SET still
-	// on its way and leave a key behind.
-	acquired <-chan struct{}
+	// acquired[i] is closed once master i has answered the acquiring SET.
+	// Lock returns as soon as a quorum has; Extend and Unlock send to a
+	// master only after its answer (at most a node timeout after Lock
+	// returned), so that they do not overtake a SET still on its way.
+	acquired []chan struct{}
 }
 
 // Key is the key as stored.
@@ -63,8 +63,7 @@ func (l *Lock) Extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 	if err := core.CtxErr(ctx); err != nil {
 		return fail(core.ErrNoQuorum, err, nil)
 	}
-	<-l.acquired
-	p := c.ask(ctx, func(ctx context.Context, n *node) error { return n.extend(ctx, l.key, l.value, ttl) })
+	p := c.ask(ctx, func(ctx context.Context, n *node) error { return n.extend(ctx, l.key, l.value, ttl) }, l.acquired)
 	if p.decide() {
 		if exp := start.Add(ttl - drift); time.Now().Before(exp) {
 			return &Lock{c: c, key: l.key, value: l.value, exp: exp, acquired: l.acquired}, nil
@@ -79,12 +78,13 @@ func (l *Lock) Extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 }
 
 // Unlock deletes the key on every master where it still holds this value,
-// and nowhere else, and waits for every master's answer, each bounded by
-// the node timeout. The deletes run even when ctx has already ended, so that
-// a cancelled caller leaves nothing behind. It returns nil when a quorum
-// deleted it; ErrNotHeld when too many masters no longer held this value
-// (the lock had expired or was taken over); ErrNoQuorum when too few
-// answered, in which case what is left expires with its ttl.
+// and nowhere else. The deletes run even when ctx has already ended, each
+// bounded by the node timeout, so that a cancelled caller leaves nothing
+// behind. It returns nil as soon as a quorum has deleted it (the other
+// deletes finish in the background, so a hung master costs nothing here);
+// ErrNotHeld when too many masters no longer held this value (the lock had
+// expired or was taken over); ErrNoQuorum when too few answered, in which
+// case what is left expires with its ttl.
 func (l *Lock) Unlock(ctx context.Context) error {
 	exit, err := l.c.life.Enter()
 	if err != nil {
@@ -92,24 +92,18 @@ func (l *Lock) Unlock(ctx context.Context) error {
 	}
 	defer exit()
 	p := l.release(ctx)
-	switch {
-	case p.yes >= p.quorum:
+	if p.decide() {
 		return nil
-	case p.lost():
-		return &core.Error{Op: "unlock", Key: l.key, Attempts: 1, Err: core.ErrNotHeld, Nodes: p.failures(l.c)}
-	default:
-		return &core.Error{Op: "unlock", Key: l.key, Attempts: 1, Err: core.ErrNoQuorum, Nodes: p.failures(l.c)}
 	}
+	p.wait()
+	if p.lost() {
+		return &core.Error{Op: "unlock", Key: l.key, Attempts: 1, Err: core.ErrNotHeld, Nodes: p.failures(l.c)}
+	}
+	return &core.Error{Op: "unlock", Key: l.key, Attempts: 1, Err: core.ErrNoQuorum, Nodes: p.failures(l.c)}
 }
 
-// release deletes the key wherever it holds this value, detached from ctx,
-// once every master has answered the acquiring SET (at most a node timeout
-// after Lock returned), so that a delete does not overtake a SET that is
-// still on its way to a master that answers. It returns once every master
-// has answered the delete.
+// release sends the delete to every master, detached from ctx, each after
+// that master's answer to the acquiring SET.
 func (l *Lock) release(ctx context.Context) *poll {
-	<-l.acquired
-	p := l.c.ask(context.WithoutCancel(ctx), func(ctx context.Context, n *node) error { return n.release(ctx, l.key, l.value) })
-	p.wait()
-	return p
+	return l.c.ask(context.WithoutCancel(ctx), func(ctx context.Context, n *node) error { return n.release(ctx, l.key, l.value) }, l.acquired)
 }

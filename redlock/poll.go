@@ -3,7 +3,6 @@ package redlock
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 
 	"github.com/leverege/lock/internal/core"
 )
@@ -20,33 +19,37 @@ type vote struct {
 // a channel buffered for every answer so that no sender ever blocks, however
 // early the caller stops listening.
 type poll struct {
-	votes   chan vote
-	left    atomic.Int32  // answers not yet sent
-	settled chan struct{} // closed once every master has answered
-	errs    []error       // per node: errPending until it answers, then nil for yes
-	yes, no int
-	quorum  int
+	votes    chan vote
+	answered []chan struct{} // per node: closed once it has answered
+	errs     []error         // per node: errPending until it answers, then nil for yes
+	yes, no  int
+	quorum   int
 }
 
-// ask sends op to every master at once.
-func (c *Client) ask(ctx context.Context, op func(context.Context, *node) error) *poll {
+// ask sends op to every master at once. With after (the answered channels
+// of an earlier poll), a master gets op only once it has answered that
+// poll, so that op cannot overtake the earlier request on its way there.
+func (c *Client) ask(ctx context.Context, op func(context.Context, *node) error, after []chan struct{}) *poll {
+	n := len(c.nodes)
 	p := &poll{
-		votes:   make(chan vote, len(c.nodes)),
-		errs:    make([]error, len(c.nodes)),
-		quorum:  c.quorum,
-		settled: make(chan struct{}),
+		votes:    make(chan vote, n),
+		answered: make([]chan struct{}, n),
+		errs:     make([]error, n),
+		quorum:   c.quorum,
 	}
-	p.left.Store(int32(len(c.nodes)))
-	for i := range p.errs {
+	for i := range n {
 		p.errs[i] = errPending
+		p.answered[i] = make(chan struct{})
 	}
 	for i := range c.nodes {
-		n := &c.nodes[i]
+		node := &c.nodes[i]
 		c.life.Go(func() {
-			p.votes <- vote{i, op(ctx, n)}
-			if p.left.Add(-1) == 0 {
-				close(p.settled)
+			if after != nil {
+				<-after[i]
 			}
+			err := op(ctx, node)
+			close(p.answered[i])
+			p.votes <- vote{i, err}
 		})
 	}
 	return p

@@ -95,7 +95,7 @@ func (c *Client) Lock(ctx context.Context, key string, ttl time.Duration) (*Lock
 	defer done()
 	return core.Run(ctx, c.opts.retry, key,
 		func(ctx context.Context) core.Attempt[*Lock] { return c.attempt(ctx, key, ttl, drift) },
-		func(l *Lock) { l.release(ctx) })
+		func(l *Lock) { l.release(ctx).wait() })
 }
 
 // LockNs is Lock on "<namespace>:<key>".
@@ -115,7 +115,7 @@ func (c *Client) attempt(ctx context.Context, key string, ttl, drift time.Durati
 	// bounded by the node timeout anyway, and a request still in flight when
 	// the outcome is decided must land (or fail) on its own, not be torn
 	// down half-sent, so that the lock is held on every master that can.
-	p := c.ask(context.WithoutCancel(ctx), func(ctx context.Context, n *node) error { return n.acquire(ctx, key, value, ttl, c.opts.restartDelay) })
+	p := c.ask(context.WithoutCancel(ctx), func(ctx context.Context, n *node) error { return n.acquire(ctx, key, value, ttl, c.opts.restartDelay) }, nil)
 	// The validity is measured after the answers, from before the requests.
 	var why error
 	if p.decide() {
@@ -123,7 +123,7 @@ func (c *Client) attempt(ctx context.Context, key string, ttl, drift time.Durati
 			start = time.Now()
 		}
 		if exp := start.Add(ttl - drift); time.Now().Before(exp) {
-			return core.Attempt[*Lock]{OK: true, Lock: &Lock{c: c, key: key, value: value, exp: exp, acquired: p.settled}}
+			return core.Attempt[*Lock]{OK: true, Lock: &Lock{c: c, key: key, value: value, exp: exp, acquired: p.answered}}
 		}
 		why = core.ErrNoValidity
 	}

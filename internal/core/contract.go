@@ -25,7 +25,8 @@ type Lock interface {
 	// its old Expiration).
 	Extend(ctx context.Context, ttl time.Duration) (Lock, error)
 	// Unlock deletes the key wherever it still holds this lock's value and
-	// nowhere else, even when ctx has ended. It fails with ErrNotHeld when
+	// nowhere else, even when ctx has ended. It may return once a quorum has
+	// deleted it, with the other deletes still on their way. It fails with ErrNotHeld when
 	// fewer than a quorum held it, and with ErrNoQuorum when too few masters
 	// answered; what is left expires with its ttl.
 	Unlock(ctx context.Context) error
