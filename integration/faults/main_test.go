@@ -27,6 +27,9 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(workerEnv); spec != "" {
 		os.Exit(workerMain(spec))
 	}
+	if spec := os.Getenv(holderEnv); spec != "" {
+		os.Exit(holderMain(spec))
+	}
 	code := m.Run()
 	if cluster != nil {
 		if err := cluster.Close(); err != nil {

@@ -1,0 +1,306 @@
+package faults
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	lock "github.com/leverege/lock"
+	"github.com/leverege/lock/integration"
+	"github.com/leverege/lock/internal/safety"
+	"github.com/leverege/lock/redlock"
+)
+
+const nodeTimeout = 100 * time.Millisecond
+
+func newClient(t *testing.T, addrs []string, opts ...redlock.Option) *redlock.Client {
+	t.Helper()
+	c, err := redlock.New(newPools(addrs), append([]redlock.Option{redlock.WithNodeTimeout(nodeTimeout), redlock.WithNodeNames(addrs...)}, opts...)...)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Destroy() })
+	return c
+}
+
+// fault is one way to take a master out, and to bring it back.
+type fault struct {
+	name  string
+	apply func(t *testing.T, m *integration.Master, p *integration.Proxy)
+	heal  func(t *testing.T, m *integration.Master, p *integration.Proxy)
+}
+
+var faults = []fault{
+	{"crashed (SIGKILL)",
+		func(t *testing.T, m *integration.Master, _ *integration.Proxy) {
+			require.NoError(t, m.Kill(t.Context()))
+		},
+		func(t *testing.T, m *integration.Master, _ *integration.Proxy) {
+			require.NoError(t, m.Start(t.Context()))
+		}},
+	{"stopped",
+		func(t *testing.T, m *integration.Master, _ *integration.Proxy) {
+			require.NoError(t, m.Stop(t.Context()))
+		},
+		func(t *testing.T, m *integration.Master, _ *integration.Proxy) {
+			require.NoError(t, m.Start(t.Context()))
+		}},
+	{"hung (docker pause)",
+		func(t *testing.T, m *integration.Master, _ *integration.Proxy) {
+			require.NoError(t, m.Pause(t.Context()))
+		},
+		func(t *testing.T, m *integration.Master, _ *integration.Proxy) {
+			require.NoError(t, m.Unpause(t.Context()))
+		}},
+	{"blackholed",
+		func(t *testing.T, _ *integration.Master, p *integration.Proxy) { require.NoError(t, p.Blackhole()) },
+		func(t *testing.T, _ *integration.Master, p *integration.Proxy) { require.NoError(t, p.Heal()) }},
+	{"reset",
+		func(t *testing.T, _ *integration.Master, p *integration.Proxy) { require.NoError(t, p.Reset()) },
+		func(t *testing.T, _ *integration.Master, p *integration.Proxy) { require.NoError(t, p.Heal()) }},
+}
+
+// cycles runs n sequential Lock+Unlock cycles on distinct keys and returns
+// each cycle's duration; every cycle must succeed.
+func cycles(t *testing.T, c *redlock.Client, n int, prefix string) []time.Duration {
+	t.Helper()
+	ctx := t.Context()
+	out := make([]time.Duration, 0, n)
+	for i := range n {
+		start := time.Now()
+		lk, err := c.Lock(ctx, fmt.Sprint(prefix, i), 2*time.Second)
+		require.NoError(t, err, "cycle %d", i)
+		require.NoError(t, lk.Unlock(ctx), "cycle %d", i)
+		out = append(out, time.Since(start))
+	}
+	return out
+}
+
+// TestMinorityFaults (scenario 2): with one of three (two of five) masters
+// crashed, stopped, hung, blackholed or resetting, every acquisition still
+// succeeds, and a cycle costs at most one node timeout more than healthy.
+func TestMinorityFaults(t *testing.T) {
+	for _, n := range []int{3, 5} {
+		for _, f := range faults {
+			t.Run(fmt.Sprintf("N=%d/%s", n, f.name), func(t *testing.T) {
+				ms := masters(t, n)
+				ps := cluster.Proxies(t)[:n]
+				c := newClient(t, proxyAddrs(ps), redlock.WithRetryCount(0))
+				healthy := cycles(t, c, soak(30), "healthy")
+				bad := n - (n/2 + 1)
+				for i := n - bad; i < n; i++ {
+					f.apply(t, ms[i], ps[i])
+				}
+				faulty := cycles(t, c, soak(30), "faulty")
+				for i := n - bad; i < n; i++ {
+					f.heal(t, ms[i], ps[i])
+				}
+				extra := percentile(faulty, 0.5) - percentile(healthy, 0.5)
+				worst := percentile(faulty, 1)
+				report(t, "N=%d down=%d fault=%q cycles=%d ok=%d p50 healthy=%v faulty=%v extra=%v max=%v node-timeout=%v",
+					n, bad, f.name, len(faulty), len(faulty), percentile(healthy, 0.5), percentile(faulty, 0.5), extra, worst, nodeTimeout)
+				assert.LessOrEqual(t, extra, nodeTimeout, "median extra latency")
+				assert.LessOrEqual(t, worst, nodeTimeout+percentile(healthy, 1)+50*time.Millisecond, "worst cycle")
+			})
+		}
+	}
+}
+
+// TestMajorityFaults (scenario 3): with two of three masters down or cut
+// off, Lock fails with ErrNotAcquired whose per-node detail says
+// "unreachable" (not "taken"), within its attempts' node timeouts, and the
+// surviving master holds nothing afterwards.
+func TestMajorityFaults(t *testing.T) {
+	for _, f := range faults {
+		t.Run(f.name, func(t *testing.T) {
+			ms := masters(t, 3)
+			ps := cluster.Proxies(t)[:3]
+			const attempts = 3
+			retryDelay := 20 * time.Millisecond
+			c := newClient(t, proxyAddrs(ps), redlock.WithRetryCount(attempts-1), redlock.WithRetryDelay(retryDelay), redlock.WithRetryJitter(0))
+			for i := 1; i < 3; i++ {
+				f.apply(t, ms[i], ps[i])
+			}
+			start := time.Now()
+			_, err := c.Lock(t.Context(), "k", 2*time.Second)
+			took := time.Since(start)
+			for i := 1; i < 3; i++ {
+				f.heal(t, ms[i], ps[i])
+			}
+			require.ErrorIs(t, err, redlock.ErrNotAcquired)
+			assert.ErrorIs(t, err, lock.ErrUnreachable)
+			assert.NotErrorIs(t, err, lock.ErrTaken)
+			var le *lock.Error
+			require.ErrorAs(t, err, &le)
+			assert.Equal(t, attempts, le.Attempts)
+			unreachable := 0
+			for _, ne := range le.Nodes {
+				if errors.Is(ne, lock.ErrUnreachable) {
+					unreachable++
+				}
+			}
+			assert.Equal(t, 2, unreachable, "per-node detail: %v", err)
+			bound := attempts*(2*nodeTimeout) + (attempts-1)*retryDelay + 200*time.Millisecond
+			assert.Less(t, took, bound, "Lock took too long")
+			detail := err.Error()
+			left, err := redis.Strings(ms[0].Do(t.Context(), "KEYS", "*"))
+			require.NoError(t, err)
+			assert.Empty(t, left, "the surviving master holds something")
+			report(t, "N=3 down=2 fault=%q attempts=%d took=%v bound=%v survivor-keys=%d detail=%q",
+				f.name, le.Attempts, took.Round(time.Millisecond), bound, len(left), detail)
+		})
+	}
+}
+
+// TestSlowMasterPastValidity (scenario 4): replies from two of three
+// masters come back after the validity window (the keys landed at once):
+// the acquisition is refused and released everywhere, well before the keys
+// would have expired by themselves.
+func TestSlowMasterPastValidity(t *testing.T) {
+	ms := masters(t, 3)
+	ps := cluster.Proxies(t)[:3]
+	// ttl 1s with drift factor 0.9: a validity of 98ms, which 150ms of reply
+	// latency overruns, while the keys live for a second.
+	c := newClient(t, proxyAddrs(ps), redlock.WithRetryCount(0), redlock.WithDriftFactor(0.9), redlock.WithNodeTimeout(time.Second))
+	for _, p := range ps[1:] {
+		require.NoError(t, p.Latency(150*time.Millisecond))
+	}
+	defer func() {
+		for _, p := range ps {
+			require.NoError(t, p.Heal())
+		}
+	}()
+	start := time.Now()
+	_, err := c.Lock(t.Context(), "k", time.Second)
+	refused := time.Since(start)
+	require.ErrorIs(t, err, redlock.ErrNotAcquired)
+	assert.ErrorIs(t, err, lock.ErrNoValidity)
+	var left []string
+	assert.Eventually(t, func() bool {
+		left = leftKeys(t, addrs(ms))
+		return len(left) == 0
+	}, 600*time.Millisecond, 5*time.Millisecond, "not released: %v", left)
+	report(t, "N=3 slow=2 latency=150ms validity=98ms refused-after=%v all-keys-gone-after=%v (they would live 1s)",
+		refused.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+}
+
+// TestSplitVotesEvenN (scenario 5): with N = 2 and 4, racers start at the
+// same instant on one key, round after round: never two winners, and the
+// rounds nobody wins (split votes) release everything.
+func TestSplitVotesEvenN(t *testing.T) {
+	for _, n := range []int{2, 4} {
+		t.Run(fmt.Sprintf("N=%d", n), func(t *testing.T) {
+			ms := masters(t, n)
+			const racers = 4
+			clients := make([]*redlock.Client, racers)
+			for i := range clients {
+				clients[i] = newClient(t, addrs(ms), redlock.WithRetryCount(0))
+			}
+			var rec safety.Recorder
+			rounds, splits, doubles := soak(50), 0, 0
+			for r := range rounds {
+				key := fmt.Sprint("race", r)
+				var (
+					wg    sync.WaitGroup
+					go_   = make(chan struct{})
+					mu    sync.Mutex
+					locks []*redlock.Lock
+				)
+				for i, c := range clients {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						<-go_
+						lk, err := c.Lock(t.Context(), key, time.Second)
+						if err == nil {
+							start := safety.Mono()
+							time.Sleep(2 * time.Millisecond)
+							rec.Held(key, fmt.Sprint("racer", i), start, safety.Mono(), lk.Expiration())
+							mu.Lock()
+							locks = append(locks, lk)
+							mu.Unlock()
+						}
+					}()
+				}
+				close(go_)
+				wg.Wait()
+				switch len(locks) {
+				case 0:
+					splits++
+				case 1:
+				default:
+					doubles++
+				}
+				for _, lk := range locks {
+					require.NoError(t, lk.Unlock(t.Context()))
+				}
+			}
+			violations := safety.Check(rec.Windows())
+			assert.Zero(t, doubles, "rounds with two winners")
+			assert.Empty(t, violations)
+			var left []string
+			assert.Eventually(t, func() bool { left = leftKeys(t, addrs(ms)); return len(left) == 0 }, time.Second, 5*time.Millisecond, "left: %v", left)
+			report(t, "N=%d racers=%d rounds=%d won=%d split=%d double-winners=%d violations=%d leaked-keys=%d",
+				n, racers, rounds, rounds-splits, splits, doubles, len(violations), len(left))
+		})
+	}
+}
+
+// TestPausedHolder (scenario 6): a holder process is frozen (SIGSTOP) past
+// its ttl; another client acquires after the expiry; the thawed holder's
+// Extend and Unlock fail with ErrNotHeld and leave the new holder's key alone.
+func TestPausedHolder(t *testing.T) {
+	ms := masters(t, 3)
+	ttl := 300 * time.Millisecond
+	h := startHolder(t, holderSpec{Addrs: addrs(ms), Key: "k", TTL: ttl})
+	require.NoError(t, h.cmd.Process.Signal(syscall.SIGSTOP))
+	stopped := time.Now()
+	c := newClient(t, addrs(ms), redlock.WithRetryCount(-1), redlock.WithRetryDelay(10*time.Millisecond))
+	lk, err := c.Lock(t.Context(), "k", 5*time.Second)
+	require.NoError(t, err)
+	waited := time.Since(stopped)
+	assert.GreaterOrEqual(t, waited, ttl-50*time.Millisecond, "acquired before the frozen holder's ttl ran out")
+	require.NoError(t, h.cmd.Process.Signal(syscall.SIGCONT))
+	extend, unlock := h.goOn(t)
+	assert.Contains(t, extend, "not held", "the thawed holder's Extend")
+	assert.Contains(t, unlock, "not held", "the thawed holder's Unlock")
+	for i, m := range ms {
+		v, err := redis.String(m.Do(t.Context(), "GET", "k"))
+		require.NoError(t, err, "master %d lost the new holder's key", i)
+		assert.Equal(t, lk.Value(), v, "master %d", i)
+	}
+	require.NoError(t, lk.Unlock(t.Context()))
+	report(t, "N=3 ttl=%v new-holder-after=%v thawed-extend=%q thawed-unlock=%q new-holder-keys-intact=3/3",
+		ttl, waited.Round(time.Millisecond), extend, unlock)
+}
+
+// TestKilledHolder (scenario 10): a client process killed while holding;
+// the next acquisition succeeds within the ttl plus one retry delay.
+func TestKilledHolder(t *testing.T) {
+	ms := masters(t, 3)
+	ttl := 500 * time.Millisecond
+	retryDelay := 20 * time.Millisecond
+	h := startHolder(t, holderSpec{Addrs: addrs(ms), Key: "k", TTL: ttl})
+	acquiredAt := time.Now() // a little after the holder's acquisition
+	require.NoError(t, h.cmd.Process.Kill())
+	c := newClient(t, addrs(ms), redlock.WithRetryCount(-1), redlock.WithRetryDelay(retryDelay), redlock.WithRetryJitter(0))
+	lk, err := c.Lock(t.Context(), "k", time.Second)
+	require.NoError(t, err)
+	took := time.Since(acquiredAt)
+	assert.LessOrEqual(t, took, ttl+retryDelay+100*time.Millisecond)
+	require.NoError(t, lk.Unlock(t.Context()))
+	report(t, "N=3 ttl=%v retry-delay=%v next-acquisition-after=%v", ttl, retryDelay, took.Round(time.Millisecond))
+}
+
+func proxyAddrs(ps []*integration.Proxy) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.Addr()
+	}
+	return out
+}

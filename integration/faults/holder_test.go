@@ -1,0 +1,117 @@
+package faults
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/leverege/lock/redlock"
+)
+
+// holderEnv holds a holderSpec as JSON when this test binary runs as a
+// holder process: it takes one lock, says "acquired <value>", waits for a
+// line on stdin, then tries Extend and Unlock and says what they returned.
+const holderEnv = "LOCK_FAULTS_HOLDER"
+
+type holderSpec struct {
+	Addrs []string      `json:"addrs"`
+	Key   string        `json:"key"`
+	TTL   time.Duration `json:"ttl"`
+}
+
+func holderMain(raw string) int {
+	var spec holderSpec
+	if err := json.Unmarshal([]byte(raw), &spec); err != nil {
+		fmt.Fprintln(os.Stderr, "holder: bad spec:", err)
+		return 2
+	}
+	c, err := redlock.New(newPools(spec.Addrs), redlock.WithRetryCount(0), redlock.WithNodeTimeout(250*time.Millisecond))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "holder:", err)
+		return 2
+	}
+	defer c.Destroy()
+	ctx := context.Background()
+	lk, err := c.Lock(ctx, spec.Key, spec.TTL)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "holder:", err)
+		return 2
+	}
+	fmt.Printf("acquired %s\n", lk.Value())
+	bufio.NewReader(os.Stdin).ReadString('\n') // until told to go on
+	_, err = lk.Extend(ctx, spec.TTL)
+	fmt.Printf("extend: %v\n", err)
+	fmt.Printf("unlock: %v\n", lk.Unlock(ctx))
+	return 0
+}
+
+// holder is a separate process holding one lock.
+type holder struct {
+	cmd   *exec.Cmd
+	in    *os.File
+	out   *bufio.Scanner
+	Value string
+}
+
+// startHolder starts a holder process and waits until it holds the lock.
+func startHolder(t *testing.T, spec holderSpec) *holder {
+	t.Helper()
+	raw, err := json.Marshal(spec)
+	require.NoError(t, err)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), holderEnv+"="+string(raw))
+	cmd.Stderr = os.Stderr
+	stdin, w, err := os.Pipe()
+	require.NoError(t, err)
+	cmd.Stdin = stdin
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	stdin.Close()
+	h := &holder{cmd: cmd, in: w, out: bufio.NewScanner(out)}
+	t.Cleanup(func() {
+		w.Close()
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	line := h.line(t)
+	v, ok := strings.CutPrefix(line, "acquired ")
+	require.True(t, ok, "holder said %q", line)
+	h.Value = v
+	return h
+}
+
+func (h *holder) line(t *testing.T) string {
+	t.Helper()
+	got := make(chan string, 1)
+	go func() {
+		if h.out.Scan() {
+			got <- h.out.Text()
+		} else {
+			got <- ""
+		}
+	}()
+	select {
+	case l := <-got:
+		return l
+	case <-time.After(30 * time.Second):
+		t.Fatal("the holder process said nothing")
+		return ""
+	}
+}
+
+// goOn tells the holder to try Extend and Unlock; it returns what they said.
+func (h *holder) goOn(t *testing.T) (extend, unlock string) {
+	t.Helper()
+	_, err := h.in.WriteString("go\n")
+	require.NoError(t, err)
+	return h.line(t), h.line(t)
+}
