@@ -22,6 +22,7 @@ package redlock
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
@@ -132,34 +133,32 @@ func (c *Client) attempt(ctx context.Context, key string, ttl, drift time.Durati
 }
 
 // releaseAfter undoes a failed attempt: it deletes the key on every master
-// that may hold this value (all but those that answered "taken"), waiting
-// for a master's own answer before releasing there so that the release
-// cannot overtake the SET. It runs detached from ctx, so that a cancelled
-// caller still leaves nothing behind, each command bounded by the node
-// timeout.
+// that may hold this value, that is all but those that answered "taken". It
+// first waits for every master's answer to the SET (each bounded by the node
+// timeout), so that no delete overtakes its SET. The deletes run detached
+// from ctx, so that a cancelled caller still leaves nothing behind, each
+// bounded by the node timeout. It waits for the deletes on the masters that
+// answered; those that could not be reached get theirs in the background, so
+// that a dead master does not cost every attempt a second node timeout.
 func (c *Client) releaseAfter(ctx context.Context, p *poll, key, value string) {
+	p.wait()
 	done := make(chan struct{}, len(c.nodes))
-	sent := 0
-	release := func(i int) {
-		if p.errs[i] == core.ErrTaken {
-			return
-		}
-		sent++
-		n := &c.nodes[i]
-		c.life.Go(func() {
-			n.release(ctx, key, value)
-			done <- struct{}{}
-		})
-	}
+	waiting := 0
 	for i, err := range p.errs {
-		if err != errPending {
-			release(i)
+		n := &c.nodes[i]
+		switch {
+		case err == core.ErrTaken:
+		case errors.Is(err, core.ErrUnreachable):
+			c.life.Go(func() { n.release(ctx, key, value) })
+		default:
+			waiting++
+			c.life.Go(func() {
+				n.release(ctx, key, value)
+				done <- struct{}{}
+			})
 		}
 	}
-	for p.pending() > 0 {
-		release(p.next().node)
-	}
-	for range sent {
+	for range waiting {
 		<-done
 	}
 }

@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -303,4 +304,42 @@ func proxyAddrs(ps []*integration.Proxy) []string {
 		out[i] = p.Addr()
 	}
 	return out
+}
+
+// TestCancelUnderFaults (scenario 9): Lock is retrying against a blackholed
+// master and a taken one when the caller cancels, in the middle of an
+// attempt and in the middle of a retry wait: it returns within about a node
+// timeout, with an error matching both ErrNotAcquired and context.Canceled,
+// and the master that said yes holds nothing afterwards. The package's
+// goroutine-leak check runs after every test.
+func TestCancelUnderFaults(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		retryDelay time.Duration
+		cancelAt   time.Duration
+	}{
+		{"mid-attempt", time.Millisecond, 150 * time.Millisecond},
+		{"mid-retry-wait", 500 * time.Millisecond, 300 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ms := masters(t, 3)
+			ps := cluster.Proxies(t)[:3]
+			_, err := ms[0].Do(t.Context(), "SET", "k", "another-owner", "PX", 10_000)
+			require.NoError(t, err)
+			require.NoError(t, ps[2].Blackhole())
+			defer func() { require.NoError(t, ps[2].Heal()) }()
+			c := newClient(t, proxyAddrs(ps), redlock.WithRetryCount(-1), redlock.WithRetryDelay(tc.retryDelay), redlock.WithRetryJitter(0))
+			ctx, cancel := context.WithCancel(t.Context())
+			time.AfterFunc(tc.cancelAt, cancel)
+			start := time.Now()
+			_, err = c.Lock(ctx, "k", 2*time.Second)
+			late := time.Since(start) - tc.cancelAt
+			require.ErrorIs(t, err, redlock.ErrNotAcquired)
+			assert.ErrorIs(t, err, context.Canceled)
+			assert.Less(t, late, 2*nodeTimeout+50*time.Millisecond, "returned long after the cancel")
+			v, err := redis.String(ms[1].Do(t.Context(), "GET", "k"))
+			assert.ErrorIs(t, err, redis.ErrNil, "master 1 kept %q", v)
+			report(t, "N=3 blackholed=1 taken=1 returned-after-cancel=%v", late.Round(time.Millisecond))
+		})
+	}
 }
