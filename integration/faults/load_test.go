@@ -42,10 +42,7 @@ type loadSpec struct {
 	CounterDir  string        `json:"counterDir"`
 	Holder      string        `json:"holder"`
 	Variant     core.Variant  `json:"variant"`
-	// Tries > 0 gives each Lock that many attempts and counts the refusals
-	// instead of stopping; 0 retries until Deadline.
-	Tries    int           `json:"tries"`
-	Deadline time.Duration `json:"deadline"`
+	Deadline    time.Duration `json:"deadline"`
 }
 
 type loadResult struct {
@@ -54,12 +51,11 @@ type loadResult struct {
 	Errors   []string        `json:"errors"`   // Lock failures (the spec retries until Deadline)
 	Latency  []time.Duration `json:"latency"`  // of each successful Lock
 	Lost     int             `json:"lost"`     // Unlocks that found the lock gone (overruns)
-	Refused  []string        `json:"refused"`  // with Tries: the Lock errors
 }
 
 func (s loadSpec) options() []redlock.Option {
 	opts := []redlock.Option{
-		redlock.WithRetryCount(s.Tries - 1),
+		redlock.WithRetryCount(-1),
 		redlock.WithRetryDelay(s.RetryDelay),
 		redlock.WithRetryJitter(s.RetryDelay),
 		redlock.WithNodeTimeout(s.NodeTimeout),
@@ -103,12 +99,6 @@ func runLoad(ctx context.Context, spec loadSpec) loadResult {
 				key := fmt.Sprint("key", (client+i)%spec.Keys)
 				began := time.Now()
 				lk, err := c.Lock(ctx, key, spec.TTL)
-				if err != nil && spec.Tries > 0 && ctx.Err() == nil {
-					mu.Lock()
-					res.Refused = append(res.Refused, err.Error())
-					mu.Unlock()
-					continue
-				}
 				if err != nil {
 					mu.Lock()
 					res.Errors = append(res.Errors, err.Error())
@@ -205,7 +195,6 @@ func merge(a, b loadResult) loadResult {
 	a.Errors = append(a.Errors, b.Errors...)
 	a.Latency = append(a.Latency, b.Latency...)
 	a.Lost += b.Lost
-	a.Refused = append(a.Refused, b.Refused...)
 	return a
 }
 

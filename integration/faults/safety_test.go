@@ -2,16 +2,19 @@ package faults
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	lock "github.com/leverege/lock"
 	"github.com/leverege/lock/internal/core"
 	"github.com/leverege/lock/internal/safety"
+	"github.com/leverege/lock/redlock"
 )
 
 // soak scales a scenario up when LOCK_SOAK is set (see docs/safety.md).
@@ -122,10 +125,14 @@ func TestCheckerCatchesBrokenVariants(t *testing.T) {
 	}
 }
 
-// TestCheckerCatchesLateValidity: clients whose replies come back 150 ms
-// late (a proxy delays them) race clients with direct links. Measuring the
-// validity from after the replies hands the slow clients locks whose keys
-// have already expired (overlaps); the real algorithm refuses them.
+// TestCheckerCatchesLateValidity: a slow client, whose replies from two of
+// three masters come back 150 ms late (the proxy delays them; its SETs land
+// at once), locks with a 100 ms ttl while a fast client with direct links
+// keeps retrying. The keys expire at 100 ms and the fast client takes them;
+// both then hold until their Expiration. Measuring the validity from after
+// the replies hands the slow client a lock whose keys have already expired,
+// and the checker sees the two windows overlap; the real algorithm refuses
+// the slow client (ErrNoValidity) and nothing overlaps.
 func TestCheckerCatchesLateValidity(t *testing.T) {
 	for _, broken := range []bool{true, false} {
 		ms := masters(t, 3)
@@ -133,43 +140,52 @@ func TestCheckerCatchesLateValidity(t *testing.T) {
 		for _, p := range proxies[1:] {
 			require.NoError(t, p.Latency(150*time.Millisecond))
 		}
-		// One fast client, holding briefly and retrying every ~30ms, leaves
-		// the key free for the slow clients most of the time and takes it
-		// soon after their keys expire.
-		fast := loadSpec{
-			Addrs: addrs(ms), Keys: 1, Clients: 1, PerClient: 40,
-			TTL: 100 * time.Millisecond, Hold: 20 * time.Millisecond, RetryDelay: 30 * time.Millisecond,
-			NodeTimeout: 500 * time.Millisecond, CounterDir: t.TempDir(), Holder: "fast", Deadline: time.Minute,
-		}
-		slow := fast
-		slow.Addrs = []string{ms[0].Addr(), proxies[1].Addr(), proxies[2].Addr()}
-		slow.Holder, slow.Tries, slow.Clients, slow.PerClient, slow.Hold = "slow", 1, 3, 30, 80*time.Millisecond
+		var opts []redlock.Option
 		if broken {
-			slow.Variant = core.Variant{LateStart: true}
+			opts = append(opts, core.RedlockVariant(core.Variant{LateStart: true}).(redlock.Option))
 		}
-		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-		done := make(chan loadResult)
-		go func() { done <- runLoad(ctx, slow) }()
-		res := runLoad(ctx, fast)
-		res = merge(res, <-done)
-		cancel()
+		slow := newClient(t, []string{ms[0].Addr(), proxies[1].Addr(), proxies[2].Addr()},
+			append(opts, redlock.WithRetryCount(0), redlock.WithNodeTimeout(time.Second))...)
+		fast := newClient(t, addrs(ms), redlock.WithRetryCount(-1), redlock.WithRetryDelay(5*time.Millisecond), redlock.WithRetryJitter(0))
+		var rec safety.Recorder
+		holdUntilExpired := func(key, holder string, lk *redlock.Lock) {
+			start := safety.Mono()
+			time.Sleep(time.Until(lk.Expiration()))
+			rec.Held(key, holder, start, safety.Mono(), lk.Expiration())
+		}
+		const rounds = 5
+		slowWon, refusedLate := 0, 0
+		for r := range rounds {
+			key := fmt.Sprint("late", r)
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				time.Sleep(5 * time.Millisecond) // let the slow client's SETs land first
+				lk, err := fast.Lock(t.Context(), key, 100*time.Millisecond)
+				if assert.NoError(t, err, "the fast client") {
+					holdUntilExpired(key, "fast", lk)
+				}
+			}()
+			lk, err := slow.Lock(t.Context(), key, 100*time.Millisecond)
+			if err == nil {
+				slowWon++
+				holdUntilExpired(key, "slow", lk)
+			} else if errors.Is(err, lock.ErrNoValidity) {
+				refusedLate++
+			}
+			wg.Wait()
+		}
 		for _, p := range proxies {
 			require.NoError(t, p.Heal())
 		}
-		require.Empty(t, res.Errors)
-		violations := safety.Check(res.Windows)
-		report(t, "broken=%v acquisitions=%d slow-refused=%d violations=%d", broken, total(res.Acquired), len(res.Refused), len(violations))
+		violations := safety.Check(rec.Windows())
+		report(t, "broken=%v rounds=%d slow-won=%d slow-refused-late=%d violations=%d", broken, rounds, slowWon, refusedLate, len(violations))
 		if broken {
 			assert.NotEmpty(t, violations, "the checker missed validity measured after the replies")
 		} else {
 			assert.Empty(t, violations, "the real algorithm overlapped: %v", violations)
-			late := 0
-			for _, r := range res.Refused {
-				if strings.Contains(r, "validity window closed") {
-					late++
-				}
-			}
-			assert.Positive(t, late, "no slow client ever won a quorum too late: the scenario tested nothing")
+			assert.Equal(t, rounds, refusedLate, "the real algorithm must refuse every late quorum")
 		}
 	}
 }
