@@ -5,7 +5,9 @@ GO ?= go
 
 .PHONY: image test vet
 
-## image: build the local Redis image (lock-redis:7 or $LOCK_REDIS_IMAGE) if missing
+## image: build the local Redis image (lock-redis:7.0-clock1, the default of
+## scripts/redis-image.sh and integration.DefaultImage, or $LOCK_REDIS_IMAGE)
+## if missing; it compiles scripts/clockrate.c into it (needs a C compiler)
 image:
 	bash scripts/redis-image.sh
 

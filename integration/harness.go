@@ -14,9 +14,32 @@
 //	addrs := c.Addrs()                     // "127.0.0.1:PORT" each
 //	require.NoError(t, c.Masters[0].Kill(t.Context()))
 //
+// # Clock drift
+//
+// [WithClockRate] makes the wall clock of every master of a [Start] run at a
+// given rate of real time, to exercise Redlock's clock-drift allowance:
+//
+//	fast := integration.StartT(t, 1, integration.WithClockRate(1.005)) // 0.5% fast
+//	normal := integration.StartT(t, 2)
+//
+// On a master with rate r, a key SET with PX 1000 expires after 1000/r ms of
+// real time (995 ms at 1.005). The image carries a small LD_PRELOAD library,
+// libclockrate (scripts/clockrate.c), at the path named by its label
+// [ClockRateLabel]; WithClockRate sets LD_PRELOAD and [ClockRateEnv] in the
+// container's environment, so the rate holds from the start of redis-server
+// and again after every Stop/Start/Kill/Restart. It fakes only the wall clock
+// (clock_gettime CLOCK_REALTIME[_COARSE], gettimeofday, time, timespec_get):
+// what Redis 7 times with it runs at the rate (key TTLs and expiry, TIME,
+// CLIENT PAUSE deadlines, blocking-command and idle-client timeouts), while
+// CLOCK_MONOTONIC, sleeps and the event loop stay real. The fake clock equals
+// the real one when redis-server starts, fake(t) = t0 + (t-t0)*r, so every
+// restart resets the accumulated difference. (libfaketime cannot be used:
+// Debian's redis-server is linked with jemalloc, and the two deadlock before
+// main.)
+//
 // Environment:
 //
-//	LOCK_REDIS_IMAGE       image to run (default "lock-redis:7")
+//	LOCK_REDIS_IMAGE       image to run (default "lock-redis:7.0-clock1")
 //	LOCK_HARNESS_VERBOSE   non-empty: show testcontainers' log output
 //	LOCK_HARNESS_RUN_ID    optional: extra container label, for CI cleanup
 //
@@ -54,8 +77,10 @@ import (
 )
 
 const (
-	// DefaultImage is the image used when LOCK_REDIS_IMAGE is not set.
-	DefaultImage = "lock-redis:7"
+	// DefaultImage is the image used when LOCK_REDIS_IMAGE is not set. Its tag
+	// changes with the image content (scripts/redis-image.sh), so that `make
+	// image` builds the new image on machines that have an older one.
+	DefaultImage = "lock-redis:7.0-clock1"
 	// ImageEnv names the environment variable that overrides the image.
 	ImageEnv = "LOCK_REDIS_IMAGE"
 	// VerboseEnv names the environment variable that turns on testcontainers logs.
@@ -66,6 +91,12 @@ const (
 	RunIDEnv = "LOCK_HARNESS_RUN_ID"
 	// LabelKey is set to "true" on every container the harness creates.
 	LabelKey = "com.leverege.lock.harness"
+	// ClockRateLabel is the image label whose value is the path of
+	// libclockrate inside the image; [WithClockRate] needs it.
+	ClockRateLabel = "com.leverege.lock.clockrate"
+	// ClockRateEnv names the container environment variable that libclockrate
+	// reads: the rate of the wall clock relative to real time.
+	ClockRateEnv = "LOCK_CLOCK_RATE"
 
 	redisPort = "6379/tcp"
 
@@ -86,7 +117,7 @@ var baseArgs = []string{"--protected-mode", "no", "--save", "", "--appendonly", 
 // stopped or killed master comes back empty.
 func BaseArgs() []string { return append([]string(nil), baseArgs...) }
 
-// Image returns the Redis image the harness runs: $LOCK_REDIS_IMAGE or "lock-redis:7".
+// Image returns the Redis image the harness runs: $LOCK_REDIS_IMAGE or [DefaultImage].
 func Image() string {
 	if img := os.Getenv(ImageEnv); img != "" {
 		return img
@@ -97,6 +128,11 @@ func Image() string {
 // ErrImageMissing is returned (wrapped) by [Start] when the image is not present locally.
 var ErrImageMissing = errors.New("redis image not found locally")
 
+// ErrNoClockRate is returned (wrapped) by [Start] when [WithClockRate] asks
+// for a rate other than 1 and the image has no libclockrate (no
+// [ClockRateLabel] label), e.g. an official redis image.
+var ErrNoClockRate = errors.New("redis image has no libclockrate")
+
 // ---------------------------------------------------------------------------
 // Options
 
@@ -105,6 +141,9 @@ type options struct {
 	args           []string
 	startupTimeout time.Duration
 	logger         tclog.Logger
+	clockRate      float64           // 0: not set; 1: real time
+	env            map[string]string // container environment, from clockRate
+	err            error             // an invalid option
 }
 
 // Option configures [Start] and [StartT].
@@ -127,6 +166,22 @@ func WithImage(img string) Option {
 // its container starts (default 60s).
 func WithStartupTimeout(d time.Duration) Option {
 	return func(o *options) { o.startupTimeout = d }
+}
+
+// WithClockRate makes the wall clock of every master started with it run at
+// rate times real speed from the start of redis-server: 1.005 is 0.5% fast,
+// 0.99 is 1% slow, 1 is real time (the default; nothing is preloaded). The
+// rate must be > 0 and at most 1e6, else [Start] fails. It needs an image
+// built by scripts/redis-image.sh (see "Clock drift" in the package doc);
+// [Start] fails with [ErrNoClockRate] otherwise.
+func WithClockRate(rate float64) Option {
+	return func(o *options) {
+		if !(rate > 0 && rate <= 1e6) { // also rejects NaN
+			o.err = fmt.Errorf("integration: WithClockRate(%v): the rate must be > 0 and <= 1e6", rate)
+			return
+		}
+		o.clockRate = rate
+	}
 }
 
 // WithLogger sends testcontainers' log output to l (default: discarded unless
@@ -201,15 +256,20 @@ func docker() (client.APIClient, error) {
 }
 
 // checkImage fails fast, with instructions, when the image is not present
-// (testcontainers would otherwise try, and retry, to pull it).
-func checkImage(ctx context.Context, cli client.APIClient, img string) error {
-	if _, err := cli.ImageInspect(ctx, img); err != nil {
+// (testcontainers would otherwise try, and retry, to pull it). It returns the
+// image's labels.
+func checkImage(ctx context.Context, cli client.APIClient, img string) (map[string]string, error) {
+	res, err := cli.ImageInspect(ctx, img)
+	if err != nil {
 		if cerrdefs.IsNotFound(err) {
-			return fmt.Errorf("integration: %w: %q; build it with `scripts/redis-image.sh` (or `make image`)", ErrImageMissing, img)
+			return nil, fmt.Errorf("integration: %w: %q; build it with `scripts/redis-image.sh` (or `make image`)", ErrImageMissing, img)
 		}
-		return fmt.Errorf("integration: inspect image %q: %w", img, err)
+		return nil, fmt.Errorf("integration: inspect image %q: %w", img, err)
 	}
-	return nil
+	if res.Config == nil {
+		return nil, nil
+	}
+	return res.Config.Labels, nil
 }
 
 // ---------------------------------------------------------------------------
@@ -282,6 +342,9 @@ func Start(ctx context.Context, n int, opts ...Option) (*Cluster, error) {
 		return nil, fmt.Errorf("integration: Start needs n >= 1, got %d", n)
 	}
 	o := buildOptions(opts)
+	if o.err != nil {
+		return nil, o.err
+	}
 	cli, err := docker()
 	if err != nil {
 		return nil, err
@@ -291,8 +354,19 @@ func Start(ctx context.Context, n int, opts ...Option) (*Cluster, error) {
 	if img == "" {
 		img = Image()
 	}
-	if err := checkImage(ctx, cli, img); err != nil {
+	labels, err := checkImage(ctx, cli, img)
+	if err != nil {
 		return nil, err
+	}
+	if o.clockRate != 0 && o.clockRate != 1 {
+		lib := labels[ClockRateLabel]
+		if lib == "" {
+			return nil, fmt.Errorf("integration: %w: %q has no label %s; WithClockRate needs the image of scripts/redis-image.sh (`make image`)", ErrNoClockRate, img, ClockRateLabel)
+		}
+		o.env = map[string]string{
+			"LD_PRELOAD": lib,
+			ClockRateEnv: strconv.FormatFloat(o.clockRate, 'f', -1, 64),
+		}
 	}
 
 	c := &Cluster{Masters: make([]*Master, n)}
@@ -410,11 +484,12 @@ type Master struct {
 	// Index is the master's position in Cluster.Masters.
 	Index int
 
-	ctr  *testcontainers.DockerContainer
-	port int
-	addr string
-	args []string
-	wait *pingStrategy
+	ctr       *testcontainers.DockerContainer
+	port      int
+	addr      string
+	args      []string
+	clockRate float64 // 1: real time
+	wait      *pingStrategy
 
 	mu    sync.Mutex // serialises lifecycle operations; not held by Dial/Do
 	state state
@@ -439,6 +514,7 @@ func startMaster(ctx context.Context, index int, img string, o options) (*Master
 		ping := &pingStrategy{addr: addr, timeout: o.startupTimeout}
 		ctr, err := testcontainers.Run(ctx, img,
 			testcontainers.WithLogger(o.logger),
+			testcontainers.WithEnv(o.env),
 			testcontainers.WithExposedPorts(redisPort),
 			testcontainers.WithCmd(cmd...),
 			testcontainers.WithLabels(labels),
@@ -453,8 +529,15 @@ func startMaster(ctx context.Context, index int, img string, o options) (*Master
 			}),
 			testcontainers.WithWaitStrategy(ping),
 		)
+		if err == nil && o.env != nil {
+			err = checkPreloaded(ctx, ctr)
+		}
 		if err == nil {
-			return &Master{Index: index, ctr: ctr, port: port, addr: addr, args: cmd, wait: ping}, nil
+			rate := o.clockRate
+			if rate == 0 {
+				rate = 1
+			}
+			return &Master{Index: index, ctr: ctr, port: port, addr: addr, args: cmd, clockRate: rate, wait: ping}, nil
 		}
 		// Run can return a container together with an error: remove it.
 		if ctr != nil {
@@ -473,6 +556,26 @@ func startMaster(ctx context.Context, index int, img string, o options) (*Master
 	return nil, fmt.Errorf("master %d: no usable host port after %d attempts: %w", index, portAttempts, lastErr)
 }
 
+// checkPreloaded fails if the dynamic loader could not preload libclockrate
+// (it only warns, on stderr, and runs redis-server with the real clock).
+func checkPreloaded(ctx context.Context, ctr *testcontainers.DockerContainer) error {
+	rc, err := ctr.Logs(ctx)
+	if err != nil {
+		return fmt.Errorf("read logs to check LD_PRELOAD: %w", err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, 1<<20))
+	if err != nil {
+		return fmt.Errorf("read logs to check LD_PRELOAD: %w", err)
+	}
+	logs := string(b)
+	if i := strings.Index(logs, "LD_PRELOAD cannot be preloaded"); i >= 0 {
+		line, _, _ := strings.Cut(logs[strings.LastIndexByte(logs[:i], '\n')+1:], "\n")
+		return fmt.Errorf("%w: %s", ErrNoClockRate, strings.TrimSpace(line))
+	}
+	return nil
+}
+
 // Addr returns "127.0.0.1:PORT"; it is the same across Stop/Start/Kill/Restart.
 func (m *Master) Addr() string { return m.addr }
 
@@ -481,6 +584,10 @@ func (m *Master) Port() int { return m.port }
 
 // Args returns the redis-server arguments the master runs with.
 func (m *Master) Args() []string { return append([]string(nil), m.args...) }
+
+// ClockRate returns the rate of the master's wall clock relative to real time
+// (1 unless started with [WithClockRate]).
+func (m *Master) ClockRate() float64 { return m.clockRate }
 
 // ContainerID returns the Docker container ID.
 func (m *Master) ContainerID() string { return m.ctr.GetContainerID() }

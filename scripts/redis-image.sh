@@ -3,11 +3,12 @@
 #
 # The image is a minimal rootfs (redis-server + redis-cli + the shared libraries
 # they link against) imported with `docker import`, so nothing is pulled. It
-# also carries libfaketime at $FAKETIME_DEST (label com.leverege.lock.faketime),
-# which the harness LD_PRELOADs into redis-server for integration.WithClockRate.
-# Both redis-server and libfaketime are installed with apt-get when missing.
+# also carries libclockrate (scripts/clockrate.c, compiled here) at
+# $CLOCKRATE_DEST, named by the image label $CLOCKRATE_LABEL; the harness
+# LD_PRELOADs it into redis-server for integration.WithClockRate. redis-server,
+# and a C compiler when none is present, are installed with apt-get.
 #
-#   LOCK_REDIS_IMAGE  image name to build (default: lock-redis:7.0-ft1)
+#   LOCK_REDIS_IMAGE  image name to build (default: lock-redis:7.0-clock1)
 #   LOCK_REDIS_FORCE  set to 1 to rebuild even if the image already exists
 #
 # Idempotent: if the image already exists it exits 0 at once. Change the
@@ -15,11 +16,13 @@
 # changes, so that machines with an older image build the new one.
 set -euo pipefail
 
-IMAGE="${LOCK_REDIS_IMAGE:-lock-redis:7.0-ft1}"
-# Where libfaketime lives inside the image; integration/harness.go reads it
-# from the image label, so the two cannot disagree.
-FAKETIME_DEST=/usr/lib/faketime/libfaketime.so.1
-FAKETIME_LABEL=com.leverege.lock.faketime
+IMAGE="${LOCK_REDIS_IMAGE:-lock-redis:7.0-clock1}"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CLOCKRATE_SRC="$HERE/clockrate.c"
+# Where libclockrate lives inside the image; integration/harness.go reads the
+# path from this image label, so the two cannot disagree.
+CLOCKRATE_DEST=/usr/lib/lock/libclockrate.so
+CLOCKRATE_LABEL=com.leverege.lock.clockrate
 
 log() { printf 'redis-image: %s\n' "$*" >&2; }
 die() { printf 'redis-image: error: %s\n' "$*" >&2; exit 1; }
@@ -35,14 +38,14 @@ fi
 # On a forced rebuild, the previous image (if any) is removed afterwards.
 OLD_ID="$(docker image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)"
 
-# --- 1. redis-server and libfaketime on the host -----------------------------
+# --- 1. redis-server and a C compiler on the host -----------------------------
 apt_updated=0
-# apt_install PKG: install a Debian package without starting any daemon.
+# apt_install PKG...: install Debian packages without starting any daemon.
 apt_install() {
-  local pkg="$1"
-  command -v apt-get >/dev/null 2>&1 || die "$pkg is missing and apt-get is unavailable; install it yourself"
-  [[ "$(id -u)" == "0" ]] || die "$pkg is missing; run as root (apt-get install) or install $pkg first"
-  log "$pkg not found; installing it with apt-get"
+  local pkg="$*"
+  command -v apt-get >/dev/null 2>&1 || die "$pkg missing and apt-get is unavailable; install it yourself"
+  [[ "$(id -u)" == "0" ]] || die "$pkg missing; run as root (apt-get install) or install it first"
+  log "$pkg not found; installing with apt-get"
   export DEBIAN_FRONTEND=noninteractive
   # Do not let the package start a daemon on this machine.
   local policy_added=0 rc=0
@@ -56,7 +59,7 @@ apt_install() {
     apt_updated=1
   fi
   if [[ "$rc" == "0" ]]; then
-    apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null || rc=$?
+    apt-get install -y -qq --no-install-recommends "$@" >/dev/null || rc=$?
   fi
   if [[ "$policy_added" == "1" ]]; then rm -f /usr/sbin/policy-rc.d; fi
   [[ "$rc" == "0" ]] || die "apt-get install $pkg failed (exit $rc)"
@@ -67,29 +70,17 @@ if ! command -v redis-server >/dev/null 2>&1; then
   command -v redis-server >/dev/null 2>&1 || die "redis-server still not on PATH after apt-get install"
 fi
 
-# find_faketime: print the path of the host's libfaketime.so.1 (Debian puts it
-# under /usr/lib/<multiarch>/faketime/), or nothing.
-find_faketime() {
-  local f
-  for f in /usr/lib/*/faketime/libfaketime.so.1 /usr/lib/faketime/libfaketime.so.1 \
-           /usr/local/lib/faketime/libfaketime.so.1; do
-    if [[ -f "$f" ]]; then
-      printf '%s\n' "$f"
-      return 0
-    fi
-  done
-}
-FAKETIME_LIB="$(find_faketime)"
-if [[ -z "$FAKETIME_LIB" ]]; then
-  apt_install libfaketime
-  FAKETIME_LIB="$(find_faketime)"
-  [[ -n "$FAKETIME_LIB" ]] || die "libfaketime.so.1 still not found after apt-get install libfaketime"
+[[ -f "$CLOCKRATE_SRC" ]] || die "$CLOCKRATE_SRC not found"
+CC="${CC:-cc}"
+if ! command -v "$CC" >/dev/null 2>&1 || [[ ! -e /usr/include/stdio.h ]]; then
+  apt_install gcc libc6-dev
+  CC=gcc
 fi
 
 SERVER="$(command -v redis-server)"
 CLI="$(command -v redis-cli || true)"
 log "using $(readlink -f "$SERVER") ($("$SERVER" --version | awk '{print $3}'))"
-log "using $(readlink -f "$FAKETIME_LIB")"
+log "using $("$CC" --version | head -n1)"
 
 # --- 2. the rootfs ---------------------------------------------------------
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/lock-redis-image.XXXXXX")"
@@ -108,12 +99,14 @@ if [[ -n "$CLI" ]]; then
   bins+=("$ROOT/usr/local/bin/redis-cli")
 fi
 
-# libfaketime at a fixed path; its own dependencies (libc, libm) go with the rest.
-mkdir -p "$ROOT$(dirname "$FAKETIME_DEST")"
-cp -L "$FAKETIME_LIB" "$ROOT$FAKETIME_DEST"
+# libclockrate at a fixed path; it needs only libc and the loader.
+mkdir -p "$ROOT$(dirname "$CLOCKRATE_DEST")"
+"$CC" -O2 -Wall -Wextra -fPIC -shared -fvisibility=hidden \
+  -o "$ROOT$CLOCKRATE_DEST" "$CLOCKRATE_SRC" \
+  || die "cannot compile $CLOCKRATE_SRC"
 
 # Every shared library (and the loader) that ldd reports, copied to the same path.
-libs="$(ldd "${bins[@]}" "$FAKETIME_LIB" | awk '
+libs="$(ldd "${bins[@]}" "$ROOT$CLOCKRATE_DEST" | awk '
   $2 == "=>" && $3 ~ /^\// { print $3 }
   $1 ~ /^\// { print $1 }
 ' | grep -v ':$' | sort -u)"
@@ -137,22 +130,35 @@ tar -C "$ROOT" -cf - . | docker import \
   --change 'ENTRYPOINT ["/usr/local/bin/redis-server"]' \
   --change 'EXPOSE 6379' \
   --change 'WORKDIR /data' \
-  --change "LABEL $FAKETIME_LABEL=$FAKETIME_DEST" \
-  -m "lock integration-test Redis (local rootfs of $(readlink -f "$SERVER"), with libfaketime)" \
+  --change "LABEL $CLOCKRATE_LABEL=$CLOCKRATE_DEST" \
+  -m "lock integration-test Redis (local rootfs of $(readlink -f "$SERVER"), with libclockrate)" \
   - "$IMAGE" >/dev/null
 
 # --- 4. smoke test: the binary must run inside the image ---------------------
-if ! out="$(docker run --rm --network none "$IMAGE" --version 2>&1)"; then
+# smoke NAME ARGS...: docker run --rm, bounded (a hang, such as a preload
+# deadlocking before main, must not hang the build); prints the output.
+smoke() {
+  local name="lock-redis-smoke-$1-$$" rc=0 out
+  shift
+  out="$(timeout 60 docker run --rm --name "$name" --network none "$@" 2>&1)" || rc=$?
+  if [[ "$rc" == "124" ]]; then
+    docker rm -f "$name" >/dev/null 2>&1 || true
+    out="timed out after 60s: $out"
+  fi
+  printf '%s\n' "$out"
+  return "$rc"
+}
+fail_smoke() {
   docker image rm -f "$IMAGE" >/dev/null 2>&1 || true
-  die "built image does not run (removed it): $out"
-fi
-# ... and with libfaketime preloaded (ld.so only warns, and runs the binary
-# anyway, when a preload is missing: look for its message).
-if ! ftout="$(docker run --rm --network none -e LD_PRELOAD="$FAKETIME_DEST" \
-    -e FAKETIME='+0 x1.5' -e FAKETIME_DONT_FAKE_MONOTONIC=1 "$IMAGE" --version 2>&1)" \
-    || grep -qi 'ld\.so\|preload\|error' <<<"$ftout"; then
-  docker image rm -f "$IMAGE" >/dev/null 2>&1 || true
-  die "built image does not run with libfaketime preloaded (removed it): $ftout"
+  die "$1 (removed the image): $2"
+}
+out="$(smoke plain "$IMAGE" --version)" || fail_smoke "built image does not run" "$out"
+# ... and the same with libclockrate preloaded (ld.so only warns when a preload
+# is missing and runs the binary anyway; a warning changes the output).
+ftout="$(smoke clockrate -e LD_PRELOAD="$CLOCKRATE_DEST" -e LOCK_CLOCK_RATE=1.5 "$IMAGE" --version)" \
+  || fail_smoke "built image does not run with libclockrate preloaded" "$ftout"
+if [[ "$ftout" != "$out" ]]; then
+  fail_smoke "libclockrate changed the output of redis-server --version" "$ftout"
 fi
 if [[ -n "$OLD_ID" && "$OLD_ID" != "$(docker image inspect --format '{{.Id}}' "$IMAGE")" ]]; then
   # Fails harmlessly if containers still use it.

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	lock "github.com/leverege/lock"
+	"github.com/leverege/lock/integration"
 	"github.com/leverege/lock/internal/core"
 	"github.com/leverege/lock/internal/safety"
 	"github.com/leverege/lock/redlock"
@@ -42,7 +43,7 @@ func TestHealthyContention(t *testing.T) {
 		t.Run(fmt.Sprintf("N=%d", n), func(t *testing.T) {
 			ms := masters(t, n)
 			spec := loadSpec{
-				Addrs: addrs(ms), Keys: 3, Clients: 8, PerClient: soak(150),
+				Addrs: addrs(ms), Keys: 3, Clients: 8, PerClient: soak(175),
 				TTL: 2 * time.Second, Hold: 0, RetryDelay: 2 * time.Millisecond,
 				NodeTimeout: 250 * time.Millisecond, CounterDir: t.TempDir(),
 				Holder: "main", Deadline: 3 * time.Minute,
@@ -186,6 +187,56 @@ func TestCheckerCatchesLateValidity(t *testing.T) {
 		} else {
 			assert.Empty(t, violations, "the real algorithm overlapped: %v", violations)
 			assert.Equal(t, rounds, refusedLate, "the real algorithm must refuse every late quorum")
+		}
+	}
+}
+
+// TestCheckerCatchesNoDrift: masters whose clocks run 0.5% fast expire a
+// 2 s key about 10 ms early by the client's clock. Without the drift term a
+// holder that works to its Expiration overlaps the next owner, who takes
+// the key as soon as it expires; the real allowance (round(0.01 × 2000) +
+// 2 = 22 ms) ends the first window before that.
+func TestCheckerCatchesNoDrift(t *testing.T) {
+	fastClocks := integration.StartT(t, 3, integration.WithClockRate(1.005))
+	ttl := 2 * time.Second
+	for _, broken := range []bool{true, false} {
+		require.NoError(t, fastClocks.FlushAll(t.Context()))
+		var opts []redlock.Option
+		if broken {
+			opts = append(opts, core.RedlockVariant(core.Variant{NoDrift: true}).(redlock.Option))
+		}
+		first := newClient(t, fastClocks.Addrs(), append(opts, redlock.WithRetryCount(0))...)
+		next := newClient(t, fastClocks.Addrs(), append(opts, redlock.WithRetryCount(-1), redlock.WithRetryDelay(time.Millisecond), redlock.WithRetryJitter(0))...)
+		var rec safety.Recorder
+		const rounds = 3
+		for r := range rounds {
+			key := fmt.Sprint("drift", r)
+			lk, err := first.Lock(t.Context(), key, ttl)
+			require.NoError(t, err)
+			start := safety.Mono()
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				// Start retrying shortly before the key can expire.
+				time.Sleep(time.Until(lk.Expiration()) - 100*time.Millisecond)
+				lk2, err := next.Lock(t.Context(), key, ttl)
+				if assert.NoError(t, err) {
+					start2 := safety.Mono()
+					time.Sleep(50 * time.Millisecond)
+					rec.Held(key, "next", start2, safety.Mono(), lk2.Expiration())
+				}
+			}()
+			time.Sleep(time.Until(lk.Expiration())) // works to the last moment
+			rec.Held(key, "first", start, safety.Mono(), lk.Expiration())
+			wg.Wait()
+		}
+		violations := safety.Check(rec.Windows())
+		report(t, "broken=%v clock-rate=1.005 ttl=%v rounds=%d violations=%d", broken, ttl, rounds, len(violations))
+		if broken {
+			assert.NotEmpty(t, violations, "the checker missed validity without the drift term")
+		} else {
+			assert.Empty(t, violations, "the real algorithm overlapped: %v", violations)
 		}
 	}
 }
