@@ -22,6 +22,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/leverege/lock/internal/core"
 )
 
 // The backend types, spelt as the original spells them.
@@ -33,13 +35,13 @@ const (
 // Defaults. The lock options are node-redlock v4's; the in-memory ones are
 // the original README's; NodeTimeout is ours.
 const (
-	DefaultDriftFactor = 0.01
-	DefaultRetryCount  = 10
-	DefaultRetryDelay  = 200 * time.Millisecond
-	DefaultRetryJitter = 100 * time.Millisecond
-	DefaultNodeTimeout = 50 * time.Millisecond
-	DefaultRetry       = 0
-	DefaultDelay       = 100 * time.Millisecond
+	DefaultDriftFactor = core.DefaultDriftFactor // 0.01
+	DefaultRetryCount  = core.DefaultRetryCount  // 10
+	DefaultRetryDelay  = core.DefaultRetryDelay  // 200ms
+	DefaultRetryJitter = core.DefaultRetryJitter // 100ms
+	DefaultNodeTimeout = core.DefaultNodeTimeout // 50ms
+	DefaultRetry       = core.DefaultMemRetry    // 0
+	DefaultDelay       = core.DefaultMemDelay    // 100ms
 	DefaultHost        = "127.0.0.1"
 	DefaultPort        = 6379
 

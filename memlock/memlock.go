@@ -29,8 +29,8 @@ var (
 
 // Defaults, as in the original package's InMemoryLock example.
 const (
-	DefaultRetry = 0
-	DefaultDelay = 100 * time.Millisecond
+	DefaultRetry = core.DefaultMemRetry // 0
+	DefaultDelay = core.DefaultMemDelay // 100ms
 )
 
 // addr names the one "master" in per-node errors.

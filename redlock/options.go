@@ -11,14 +11,15 @@ import (
 // Defaults, as in the original package (node-redlock v4) where it has the
 // option, and chosen here where it has not.
 const (
-	DefaultDriftFactor = 0.01
-	DefaultRetryCount  = 10
-	DefaultRetryDelay  = 200 * time.Millisecond
-	DefaultRetryJitter = 100 * time.Millisecond
-	// DefaultNodeTimeout bounds each command to one master, connection
-	// included. The Redlock spec advises a per-node timeout far below the
-	// ttl (5-50 ms for a 10 s ttl) so that a dead master costs little.
-	DefaultNodeTimeout = 50 * time.Millisecond
+	DefaultDriftFactor = core.DefaultDriftFactor // 0.01
+	DefaultRetryCount  = core.DefaultRetryCount  // 10
+	DefaultRetryDelay  = core.DefaultRetryDelay  // 200ms
+	DefaultRetryJitter = core.DefaultRetryJitter // 100ms
+	// DefaultNodeTimeout (50ms) bounds each command to one master,
+	// connection included. The Redlock spec advises a per-node timeout far
+	// below the ttl (5-50 ms for a 10 s ttl) so that a dead master costs
+	// little.
+	DefaultNodeTimeout = core.DefaultNodeTimeout
 )
 
 // MarkerKey is the key on every master that WithRestartDelay uses to tell a

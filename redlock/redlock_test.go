@@ -13,7 +13,6 @@ import (
 	"github.com/gomodule/redigo/redis"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	lock "github.com/leverege/lock"
 	"github.com/leverege/lock/config"
@@ -25,40 +24,13 @@ import (
 // The package's Redis tests share five real masters, started on first use
 // (so the pure-logic tests run without Docker); a test that needs N masters
 // uses the first N and flushes them first.
-var (
-	clusterOnce sync.Once
-	cluster     *integration.Cluster
-	clusterErr  error
-)
+var shared = integration.Shared{N: 5}
 
 func masters(t testing.TB, n int) []*integration.Master {
-	clusterOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		cluster, clusterErr = integration.Start(ctx, 5)
-	})
-	if clusterErr != nil {
-		t.Fatalf("redlock tests need real Redis masters: %v", clusterErr)
-	}
-	return cluster.Masters[:n]
+	return shared.Cluster(t).Masters[:n]
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if cluster != nil {
-		if err := cluster.Close(); err != nil {
-			fmt.Fprintln(os.Stderr, "closing the masters:", err)
-			code = 1
-		}
-	}
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goroutines leaked:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(shared.Main(m)) }
 
 // testNodeTimeout is roomier than the default: the race detector on two
 // shared cores slows every round trip.

@@ -19,7 +19,9 @@ import (
 	"github.com/leverege/lock/redlock"
 )
 
-const nodeTimeout = 100 * time.Millisecond
+// nodeTimeout is roomy: the race detector and the other test packages share
+// two cores with the masters, and a healthy master must not time out.
+const nodeTimeout = 250 * time.Millisecond
 
 func newClient(t *testing.T, addrs []string, opts ...redlock.Option) *redlock.Client {
 	t.Helper()
@@ -90,7 +92,7 @@ func TestMinorityFaults(t *testing.T) {
 		for _, f := range faults {
 			t.Run(fmt.Sprintf("N=%d/%s", n, f.name), func(t *testing.T) {
 				ms := masters(t, n)
-				ps := cluster.Proxies(t)[:n]
+				ps := shared.Cluster(t).Proxies(t)[:n]
 				c := newClient(t, proxyAddrs(ps), redlock.WithRetryCount(0))
 				healthy := cycles(t, c, soak(30), "healthy")
 				bad := n - (n/2 + 1)
@@ -120,7 +122,7 @@ func TestMajorityFaults(t *testing.T) {
 	for _, f := range faults {
 		t.Run(f.name, func(t *testing.T) {
 			ms := masters(t, 3)
-			ps := cluster.Proxies(t)[:3]
+			ps := shared.Cluster(t).Proxies(t)[:3]
 			const attempts = 3
 			retryDelay := 20 * time.Millisecond
 			c := newClient(t, proxyAddrs(ps), redlock.WithRetryCount(attempts-1), redlock.WithRetryDelay(retryDelay), redlock.WithRetryJitter(0))
@@ -164,7 +166,7 @@ func TestMajorityFaults(t *testing.T) {
 // would have expired by themselves.
 func TestSlowMasterPastValidity(t *testing.T) {
 	ms := masters(t, 3)
-	ps := cluster.Proxies(t)[:3]
+	ps := shared.Cluster(t).Proxies(t)[:3]
 	// ttl 1s with drift factor 0.9: a validity of 98ms, which 150ms of reply
 	// latency overruns, while the keys live for a second.
 	c := newClient(t, proxyAddrs(ps), redlock.WithRetryCount(0), redlock.WithDriftFactor(0.9), redlock.WithNodeTimeout(time.Second))
@@ -323,7 +325,7 @@ func TestCancelUnderFaults(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ms := masters(t, 3)
-			ps := cluster.Proxies(t)[:3]
+			ps := shared.Cluster(t).Proxies(t)[:3]
 			_, err := ms[0].Do(t.Context(), "SET", "k", "another-owner", "PX", 10_000)
 			require.NoError(t, err)
 			require.NoError(t, ps[2].Blackhole())

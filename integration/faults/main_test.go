@@ -9,11 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"sync"
 	"testing"
-	"time"
-
-	"go.uber.org/goleak"
 
 	"github.com/leverege/lock/integration"
 )
@@ -30,20 +26,7 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(holderEnv); spec != "" {
 		os.Exit(holderMain(spec))
 	}
-	code := m.Run()
-	if cluster != nil {
-		if err := cluster.Close(); err != nil {
-			fmt.Fprintln(os.Stderr, "closing the masters:", err)
-			code = 1
-		}
-	}
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goroutines leaked:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(shared.Main(m))
 }
 
 func workerMain(raw string) int {
@@ -64,23 +47,11 @@ func workerMain(raw string) int {
 
 // The scenarios share five masters, started on first use; a scenario that
 // needs N uses the first N, after flushing them and healing every fault.
-var (
-	clusterOnce sync.Once
-	cluster     *integration.Cluster
-	clusterErr  error
-)
+var shared = integration.Shared{N: 5}
 
 func masters(t testing.TB, n int) []*integration.Master {
 	t.Helper()
-	clusterOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		cluster, clusterErr = integration.Start(ctx, 5)
-	})
-	if clusterErr != nil {
-		t.Fatalf("the fault suite needs real Redis masters: %v", clusterErr)
-	}
-	ms := cluster.Masters[:n]
+	ms := shared.Cluster(t).Masters[:n]
 	for _, m := range ms {
 		if m.Paused() {
 			if err := m.Unpause(t.Context()); err != nil {

@@ -137,7 +137,7 @@ func TestCheckerCatchesBrokenVariants(t *testing.T) {
 func TestCheckerCatchesLateValidity(t *testing.T) {
 	for _, broken := range []bool{true, false} {
 		ms := masters(t, 3)
-		proxies := cluster.Proxies(t)[:3]
+		proxies := shared.Cluster(t).Proxies(t)[:3]
 		for _, p := range proxies[1:] {
 			require.NoError(t, p.Latency(150*time.Millisecond))
 		}
