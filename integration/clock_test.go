@@ -58,15 +58,20 @@ func TestClockRateExpiry(t *testing.T) {
 	require.LessOrEqual(t, fastExp, 1960*time.Millisecond, "fast master did not expire the key early (is its clock real?)")
 	require.GreaterOrEqual(t, normalExp, 1990*time.Millisecond, "normal master expired the key early")
 	require.LessOrEqual(t, normalExp, 2060*time.Millisecond, "normal master expired the key late")
-	require.InDelta(t, rate, results[0].timeRatio, 0.01, "TIME on the fast master")
-	require.InDelta(t, 1.0, results[1].timeRatio, 0.01, "TIME on the normal master")
+	// TIME is sampled over about a second through round trips that a
+	// loaded machine can stretch by several milliseconds (1% of the span was
+	// seen on the normal master in CI), so this check is coarse; the key
+	// expiries above are the precise one.
+	require.InDelta(t, rate, results[0].timeRatio, 0.03, "TIME on the fast master")
+	require.InDelta(t, 1.0, results[1].timeRatio, 0.03, "TIME on the normal master")
+	require.Greater(t, results[0].timeRatio, results[1].timeRatio+0.02, "the fast master's TIME must run ahead of the normal one's")
 
 	// The rate is part of the container's environment: it survives a restart.
 	require.NoError(t, fast.Restart(t.Context()))
 	ratio, err := measureTimeRatio(t.Context(), fast, 600*time.Millisecond)
 	require.NoError(t, err)
 	t.Logf("fast master after Restart: TIME advanced %.4fx the host clock", ratio)
-	require.InDelta(t, rate, ratio, 0.015, "TIME on the fast master after Restart")
+	require.InDelta(t, rate, ratio, 0.03, "TIME on the fast master after Restart")
 }
 
 func TestWithClockRateRejectsInvalid(t *testing.T) {

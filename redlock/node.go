@@ -99,7 +99,22 @@ func (n *node) release(ctx context.Context, key, value string) error {
 		})
 		return err
 	}
-	return n.script(ctx, releaseScript, key, value)
+	// EVAL, not EVALSHA: on a master that has not cached the script (after
+	// a restart) and whose replies are slow, EVALSHA's NOSCRIPT answer can
+	// come back after the node timeout, and the EVAL that should follow
+	// would never be sent, leaving the key behind. A release must not depend
+	// on a second round trip; sending the script's text costs a few hundred
+	// bytes.
+	reply, err := n.do(ctx, func(ctx context.Context, c redis.Conn) (any, error) {
+		return redis.Int(redis.DoContext(c, ctx, "EVAL", releaseSrc, 1, key, value))
+	})
+	switch {
+	case err != nil:
+		return err
+	case reply != 1:
+		return core.NotHeldHere
+	}
+	return nil
 }
 
 // extend resets key's ttl where it holds value. nil means extended.

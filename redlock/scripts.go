@@ -15,8 +15,8 @@ var (
 	acquireSrc string
 
 	// redigo computes each script's SHA1 and runs EVALSHA, falling back to
-	// EVAL when a master answers NOSCRIPT (after a restart, say).
-	releaseScript = redis.NewScript(1, releaseSrc)
+	// EVAL when a master answers NOSCRIPT (after a restart, say). The
+	// release script is always sent whole (see node.release).
 	extendScript  = redis.NewScript(1, extendSrc)
 	acquireScript = redis.NewScript(2, acquireSrc)
 )

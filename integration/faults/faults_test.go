@@ -345,3 +345,25 @@ func TestCancelUnderFaults(t *testing.T) {
 		})
 	}
 }
+
+// TestLostReplyReleased: a SET that lands while its reply is lost (the
+// proxy holds master 0's replies far past the node timeout) is released all
+// the same when the attempt fails, long before the key would expire.
+func TestLostReplyReleased(t *testing.T) {
+	ms := masters(t, 3)
+	ps := shared.Cluster(t).Proxies(t)[:3]
+	for _, m := range ms[1:] {
+		_, err := m.Do(t.Context(), "SET", "k", "another-owner", "PX", 10_000)
+		require.NoError(t, err)
+	}
+	require.NoError(t, ps[0].Latency(5*time.Second))
+	defer func() { require.NoError(t, ps[0].Heal()) }()
+	c := newClient(t, []string{ps[0].Addr(), ms[1].Addr(), ms[2].Addr()}, redlock.WithRetryCount(0))
+	_, err := c.Lock(t.Context(), "k", 10*time.Second)
+	require.ErrorIs(t, err, redlock.ErrNotAcquired)
+	assert.ErrorIs(t, err, lock.ErrUnreachable, "master 0's reply was lost")
+	assert.Eventually(t, func() bool {
+		n, err := redis.Int(ms[0].Do(t.Context(), "EXISTS", "k"))
+		return err == nil && n == 0
+	}, time.Second, 5*time.Millisecond, "the SET whose reply was lost was not released")
+}
