@@ -75,7 +75,7 @@ func (n *node) acquire(ctx context.Context, key, value string, ttl, restartDelay
 			return core.ErrTaken
 		case reply.(int64) < 0:
 			wait := time.Duration(-reply.(int64)) * time.Millisecond
-			return fmt.Errorf("%w: lost its data; its vote counts again in %v", core.ErrRejoining, wait)
+			return fmt.Errorf("%w: restarted or lost its data; its vote counts again in %v", core.ErrRejoining, wait)
 		}
 		return nil
 	}

@@ -24,7 +24,8 @@ const (
 
 // MarkerKey is the key on every master that WithRestartDelay uses to tell a
 // master that kept its data from one that lost it. It holds the server time
-// (ms) at which a client first found the dataset without it.
+// (ms) at which a client first found the dataset without it. Lock refuses
+// it as a key.
 const MarkerKey = "lock:__dataset_born__"
 
 type options struct {
@@ -74,16 +75,19 @@ func WithRetryJitter(d time.Duration) Option { return func(o *options) { o.retry
 // connection (and dialing it) included. Default 50ms.
 func WithNodeTimeout(d time.Duration) Option { return func(o *options) { o.nodeTimeout = d } }
 
-// WithRestartDelay protects against masters that restart without
-// persistence (or are flushed) while they hold locks: such a master could
-// hand the same key to a second owner while the first owner's lock still
-// lives on the other masters. With d > 0, a master whose data is younger
-// than d (see MarkerKey) does not vote for new locks, which is the Redlock
-// spec's "delayed restart" done from the client side. d must be at least the
-// largest ttl any client uses; Lock and Extend refuse a longer ttl. Every
-// client of the same masters should use the same d. Default 0: off, and
-// acquisition is a plain SET NX PX. When turned on for masters that are new
-// or were just flushed, no lock can be had until d has passed.
+// WithRestartDelay protects against masters that restart (without
+// persistence, or with a snapshot older than their locks) or are flushed
+// while they hold locks: such a master could hand the same key to a second
+// owner while the first owner's lock still lives on the other masters. With
+// d > 0, a master that has been up for less than d, or whose data is
+// younger than d (see MarkerKey), does not vote for new locks: the Redlock
+// spec's "delayed restart", done from the client side. d must be at least
+// the largest ttl any client uses; Lock and Extend refuse a longer ttl.
+// Every client of the same masters must use the protection with the same
+// d: a client without it counts the votes of masters the others refuse.
+// Default 0: off, and acquisition is a plain SET NX PX. When turned on,
+// masters that were just started or flushed grant nothing until d has
+// passed. Needs Redis 3.2 or later (the script calls TIME and INFO).
 func WithRestartDelay(d time.Duration) Option { return func(o *options) { o.restartDelay = d } }
 
 // WithNodeNames names the masters (their addresses, say) in errors; names

@@ -84,6 +84,9 @@ func (c *Client) Lock(ctx context.Context, key string, ttl time.Duration) (*Lock
 	if err := core.CheckKey(key); err != nil {
 		return nil, err
 	}
+	if key == MarkerKey {
+		return nil, core.Invalid("key", "%q is reserved for the restart protection", key)
+	}
 	if err := c.opts.checkTTL(ttl); err != nil {
 		return nil, err
 	}

@@ -98,7 +98,7 @@ func TestConformance(t *testing.T) {
 				New: func(t *testing.T, o conformance.Opts) lock.Locker {
 					cfg := redisConfig(t, n, o)
 					if tc.protect {
-						cfg.LockOptions.RestartDelay = 10 * time.Second
+						cfg.LockOptions.RestartDelay = 6 * time.Second
 					}
 					l, err := lock.Create(lock.Options{Namespace: o.Namespace, LockConfig: cfg})
 					require.NoError(t, err)
@@ -113,6 +113,7 @@ func TestConformance(t *testing.T) {
 					flush(t, n)
 					if tc.protect {
 						seedMarkers(t, n)
+						waitUptime(t, n, 6*time.Second)
 					}
 				},
 			})
@@ -600,47 +601,77 @@ func TestCancelMidAttempt(t *testing.T) {
 // TestRestartHazard: a lock held on exactly a quorum, one of whose masters
 // restarts empty. Without the restart protection a second client is granted
 // the same key while the first still holds it (the negative control); with
-// it, the restarted masters do not vote and the second client is refused.
+// it, the restarted master does not vote, the second client is refused, and
+// the master votes again once the delay has passed.
 func TestRestartHazard(t *testing.T) {
 	ms := masters(t, 3)
-	var addrs []string
-	for _, m := range ms {
-		addrs = append(addrs, m.Addr())
-	}
+	proxy := shared.Cluster(t).Proxies(t)[2]
+	addrs := []string{ms[0].Addr(), ms[1].Addr(), proxy.Addr()}
+	const ttl, delay = 3 * time.Second, 4 * time.Second
 	for _, protect := range []bool{false, true} {
 		t.Run(fmt.Sprintf("protection=%v", protect), func(t *testing.T) {
 			ctx := t.Context()
 			flush(t, 3)
 			opts := []redlock.Option{redlock.WithRetryCount(0), redlock.WithNodeTimeout(testNodeTimeout)}
 			if protect {
-				opts = append(opts, redlock.WithRestartDelay(30*time.Second))
+				opts = append(opts, redlock.WithRestartDelay(delay))
 				seedMarkers(t, 3)
+				waitUptime(t, 3, delay)
 			}
 			first := newClient(t, addrs, opts...)
 			second := newClient(t, addrs, opts...)
 
-			// Master 2 is down while the first client locks: the lock is on
-			// masters 0 and 1 only, exactly a quorum.
-			require.NoError(t, ms[2].Stop(ctx))
-			held, err := first.Lock(ctx, "k", 20*time.Second)
+			// Master 2 is cut off while the first client locks: the lock is
+			// on masters 0 and 1 only, exactly a quorum. Master 2 keeps its
+			// data and its uptime.
+			require.NoError(t, proxy.Blackhole())
+			held, err := first.Lock(ctx, "k", ttl)
+			require.NoError(t, proxy.Heal())
 			require.NoError(t, err)
-			require.NoError(t, ms[2].Start(ctx))
 			// Master 1 restarts without persistence: the key is gone there.
 			require.NoError(t, ms[1].Restart(ctx))
 
-			stolen, err := second.Lock(ctx, "k", 20*time.Second)
+			stolen, err := second.Lock(ctx, "k", ttl)
 			if !protect {
 				require.NoError(t, err, "negative control: the hazard must show without protection")
 				assert.True(t, time.Now().Before(held.Expiration()) && time.Now().Before(stolen.Expiration()),
 					"two valid holders of one key")
 				return
 			}
-			require.ErrorIs(t, err, redlock.ErrNotAcquired, "a restarted master voted")
-			assert.ErrorIs(t, err, lock.ErrRejoining)
-			assert.ErrorIs(t, err, lock.ErrTaken)
-			assert.Contains(t, err.Error(), "lost its data")
+			require.ErrorIs(t, err, redlock.ErrNotAcquired, "the restarted master voted")
+			var le *lock.Error
+			require.ErrorAs(t, err, &le)
+			byNode := map[int]error{}
+			for _, ne := range le.Nodes {
+				byNode[ne.Node] = ne.Err
+			}
+			assert.ErrorIs(t, byNode[0], lock.ErrTaken, "master 0: %v", err)
+			assert.ErrorIs(t, byNode[1], lock.ErrRejoining, "master 1, the restarted one: %v", err)
+			assert.NotContains(t, byNode, 2, "master 2 kept its data and voted yes: %v", err)
 			assert.True(t, time.Now().Before(held.Expiration()), "the first holder's lock is still valid, and still alone")
+
+			// Once the delay has passed, master 1 votes again.
+			time.Sleep(delay)
+			lk, err := second.Lock(ctx, "k", ttl)
+			require.NoError(t, err, "master 1 still refused after the restart delay")
+			require.NoError(t, lk.Unlock(ctx))
 		})
+	}
+}
+
+// waitUptime waits until the first n masters have been up for d, so that
+// the restart protection lets them vote.
+func waitUptime(t *testing.T, n int, d time.Duration) {
+	t.Helper()
+	for _, m := range masters(t, n) {
+		info, err := redis.String(m.Do(t.Context(), "INFO", "server"))
+		require.NoError(t, err)
+		_, rest, _ := strings.Cut(info, "uptime_in_seconds:")
+		secs, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(rest, "\n", 2)[0]))
+		require.NoError(t, err)
+		if up := time.Duration(secs) * time.Second; up < d {
+			time.Sleep(d - up + time.Second)
+		}
 	}
 }
 
@@ -651,4 +682,11 @@ func TestRestartDelayBoundsTTL(t *testing.T) {
 	_, err := c.Lock(t.Context(), "k", 2*time.Second)
 	require.ErrorIs(t, err, redlock.ErrInvalidArgument)
 	assert.Contains(t, err.Error(), "restart delay")
+}
+
+func TestMarkerKeyReserved(t *testing.T) {
+	c := newClient(t, []string{deadAddr(t)})
+	_, err := c.Lock(t.Context(), redlock.MarkerKey, time.Second)
+	require.ErrorIs(t, err, redlock.ErrInvalidArgument)
+	assert.Contains(t, err.Error(), "reserved")
 }
