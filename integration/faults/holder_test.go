@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/leverege/lock/internal/safety"
 	"github.com/leverege/lock/redlock"
 )
 
@@ -40,12 +40,13 @@ func holderMain(raw string) int {
 	}
 	defer c.Destroy()
 	ctx := context.Background()
+	before := safety.Mono()
 	lk, err := c.Lock(ctx, spec.Key, spec.TTL)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "holder:", err)
 		return 2
 	}
-	fmt.Printf("acquired %s\n", lk.Value())
+	fmt.Printf("acquired %s %d\n", lk.Value(), before)
 	bufio.NewReader(os.Stdin).ReadString('\n') // until told to go on
 	_, err = lk.Extend(ctx, spec.TTL)
 	fmt.Printf("extend: %v\n", err)
@@ -59,6 +60,8 @@ type holder struct {
 	in    *os.File
 	out   *bufio.Scanner
 	Value string
+	// Before is the holder's safety.Mono() just before it called Lock.
+	Before int64
 }
 
 // startHolder starts a holder process and waits until it holds the lock.
@@ -83,9 +86,9 @@ func startHolder(t *testing.T, spec holderSpec) *holder {
 		_ = cmd.Wait()
 	})
 	line := h.line(t)
-	v, ok := strings.CutPrefix(line, "acquired ")
-	require.True(t, ok, "holder said %q", line)
-	h.Value = v
+	var err2 error
+	_, err2 = fmt.Sscanf(line, "acquired %s %d", &h.Value, &h.Before)
+	require.NoError(t, err2, "holder said %q", line)
 	return h
 }
 

@@ -12,6 +12,7 @@ package safety
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -86,5 +87,23 @@ func (r *Recorder) Windows() []Window {
 }
 
 // MonoAt converts t, which must carry a monotonic reading of this process
-// (as a lock's Expiration does), to Mono's scale.
-func MonoAt(t time.Time) int64 { return Mono() + int64(time.Until(t)) }
+// (as a lock's Expiration does), to Mono's scale. Go's monotonic readings
+// and Mono count on the same clock, so one offset, measured once, maps
+// every reading without a clock read racing another.
+func MonoAt(t time.Time) int64 { return offset + int64(t.Sub(ref)) }
+
+var ref = time.Now()
+
+// offset is Mono at ref: the tightest of a few bracketed samples.
+var offset = func() int64 {
+	best, off := int64(math.MaxInt64), int64(0)
+	for range 32 {
+		a := Mono()
+		since := int64(time.Since(ref))
+		b := Mono()
+		if b-a < best {
+			best, off = b-a, a+(b-a)/2-since
+		}
+	}
+	return off
+}()
