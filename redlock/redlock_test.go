@@ -628,6 +628,10 @@ func TestRestartHazard(t *testing.T) {
 			// data and its uptime.
 			require.NoError(t, proxy.Blackhole())
 			held, err := first.Lock(ctx, "k", ttl)
+			// Lock returns at the quorum; master 2's SET is still in flight
+			// and must run out its node timeout before the link heals, or
+			// it could still reach master 2.
+			time.Sleep(testNodeTimeout + 100*time.Millisecond)
 			require.NoError(t, proxy.Heal())
 			require.NoError(t, err)
 			// Master 1 restarts without persistence: the key is gone there.

@@ -187,7 +187,10 @@ func TestCheckerCatchesLateValidity(t *testing.T) {
 			assert.NotEmpty(t, violations, "the checker missed validity measured after the replies")
 		} else {
 			assert.Empty(t, violations, "the real algorithm overlapped: %v", violations)
-			assert.Equal(t, rounds, refusedLate, "the real algorithm must refuse every late quorum")
+			assert.Zero(t, slowWon, "the real algorithm granted a late quorum")
+			// A round can also be refused as "taken", when the fast client's
+			// SET beats the slow one's to a master; most are refused late.
+			assert.Positive(t, refusedLate, "no late quorum was refused: the scenario tested nothing")
 		}
 	}
 }
