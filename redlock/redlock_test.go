@@ -336,6 +336,9 @@ func TestExtendMinority(t *testing.T) {
 	c := newClient(t, addrs)
 	lk, err := c.Lock(ctx, "k", 5*time.Second)
 	require.NoError(t, err)
+	// Lock returns at the quorum: let the third SET land before the keys
+	// are taken away, or it could land after and restore a quorum.
+	require.Eventually(t, func() bool { return len(keys(t, 3)) == 3 }, time.Second, 5*time.Millisecond)
 	for _, m := range masters(t, 3)[:2] {
 		_, err := m.Do(ctx, "DEL", "k")
 		require.NoError(t, err)

@@ -211,7 +211,7 @@ func testExtendRefused(t *testing.T, b Backend) {
 
 	// Past its Expiration: refused as expired, without asking the masters
 	// (whose copy of the key may outlive the validity by the drift).
-	lk, err = l.Lock(ctx, "exp", 50*time.Millisecond)
+	lk, err = l.Lock(ctx, "exp", 150*time.Millisecond)
 	require.NoError(t, err)
 	time.Sleep(time.Until(lk.Expiration()) + 10*time.Millisecond)
 	_, err = lk.Extend(ctx, time.Second)
@@ -219,7 +219,7 @@ func testExtendRefused(t *testing.T, b Backend) {
 	assert.ErrorIs(t, err, core.ErrExpired)
 
 	// Another owner holds it now: refused, and the owner keeps it.
-	old, err := l.Lock(ctx, "taken", 60*time.Millisecond)
+	old, err := l.Lock(ctx, "taken", 150*time.Millisecond)
 	require.NoError(t, err)
 	time.Sleep(time.Until(old.Expiration()) + 80*time.Millisecond)
 	owner, err := l.Lock(ctx, "taken", 2*time.Second)
@@ -371,7 +371,7 @@ func testBadInput(t *testing.T, b Backend) {
 func testStaleUnlock(t *testing.T, b Backend) {
 	ctx := t.Context()
 	l := newLocker(t, b, Opts{})
-	stale, err := l.Lock(ctx, "k", 60*time.Millisecond)
+	stale, err := l.Lock(ctx, "k", 150*time.Millisecond)
 	require.NoError(t, err)
 	time.Sleep(time.Until(stale.Expiration()) + 80*time.Millisecond)
 	owner, err := l.Lock(ctx, "k", 2*time.Second)
