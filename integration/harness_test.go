@@ -21,7 +21,7 @@ import (
 // HTTP connections, redigo DoContext helpers) once its clusters are closed, so
 // test packages that use it can run goleak themselves.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, LeakOptions...)
 }
 
 func TestImageFromEnv(t *testing.T) {
