@@ -63,7 +63,7 @@ func (l *Lock) Extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 	if err := core.CtxErr(ctx); err != nil {
 		return fail(core.ErrNoQuorum, err, nil)
 	}
-	p := c.ask(ctx, func(ctx context.Context, n *node) error { return n.extend(ctx, l.key, l.value, ttl) }, l.acquired)
+	p := c.ask(ctx, func(ctx context.Context, n *node) error { return n.extend(ctx, l.key, l.value, ttl) }, l.acquired, false)
 	if p.decide() {
 		if exp := start.Add(ttl - drift); time.Now().Before(exp) {
 			return &Lock{c: c, key: l.key, value: l.value, exp: exp, acquired: l.acquired}, nil
@@ -105,5 +105,5 @@ func (l *Lock) Unlock(ctx context.Context) error {
 // release sends the delete to every master, detached from ctx, each after
 // that master's answer to the acquiring SET.
 func (l *Lock) release(ctx context.Context) *poll {
-	return l.c.ask(context.WithoutCancel(ctx), func(ctx context.Context, n *node) error { return n.release(ctx, l.key, l.value) }, l.acquired)
+	return l.c.ask(context.WithoutCancel(ctx), func(ctx context.Context, n *node) error { return n.release(ctx, l.key, l.value) }, l.acquired, false)
 }

@@ -105,26 +105,23 @@ func (n *node) release(ctx context.Context, key, value string) error {
 	// would never be sent, leaving the key behind. A release must not depend
 	// on a second round trip; sending the script's text costs a few hundred
 	// bytes.
-	reply, err := n.do(ctx, func(ctx context.Context, c redis.Conn) (any, error) {
-		return redis.Int(redis.DoContext(c, ctx, "EVAL", releaseSrc, 1, key, value))
+	return n.ours(ctx, func(ctx context.Context, c redis.Conn) (any, error) {
+		return redis.DoContext(c, ctx, "EVAL", releaseSrc, 1, key, value)
 	})
-	switch {
-	case err != nil:
-		return err
-	case reply != 1:
-		return core.NotHeldHere
-	}
-	return nil
 }
 
 // extend resets key's ttl where it holds value. nil means extended.
 func (n *node) extend(ctx context.Context, key, value string, ttl time.Duration) error {
-	return n.script(ctx, extendScript, key, value, strconv.FormatInt(ttl.Milliseconds(), 10))
+	return n.ours(ctx, func(ctx context.Context, c redis.Conn) (any, error) {
+		return extendScript.DoContext(ctx, c, key, value, strconv.FormatInt(ttl.Milliseconds(), 10))
+	})
 }
 
-func (n *node) script(ctx context.Context, s *redis.Script, keysAndArgs ...any) error {
+// ours runs a compare-and-act script, whose reply is 1 when it acted and 0
+// when the key is gone here or holds another value (NotHeldHere).
+func (n *node) ours(ctx context.Context, run func(context.Context, redis.Conn) (any, error)) error {
 	reply, err := n.do(ctx, func(ctx context.Context, c redis.Conn) (any, error) {
-		return redis.Int(s.DoContext(ctx, c, keysAndArgs...))
+		return redis.Int(run(ctx, c))
 	})
 	switch {
 	case err != nil:

@@ -20,26 +20,32 @@ type vote struct {
 // early the caller stops listening.
 type poll struct {
 	votes    chan vote
-	answered []chan struct{} // per node: closed once it has answered
+	answered []chan struct{} // per node, when tracked: closed once it has answered
 	errs     []error         // per node: errPending until it answers, then nil for yes
 	yes, no  int
 	quorum   int
 }
 
 // ask sends op to every master at once. With after (the answered channels
-// of an earlier poll), a master gets op only once it has answered that
-// poll, so that op cannot overtake the earlier request on its way there.
-func (c *Client) ask(ctx context.Context, op func(context.Context, *node) error, after []chan struct{}) *poll {
+// of an earlier, tracked poll), a master gets op only once it has answered
+// that poll, so that op cannot overtake the earlier request on its way
+// there. Only the acquiring poll needs tracking (Extend and Unlock wait on
+// it), so only it pays for the channels.
+func (c *Client) ask(ctx context.Context, op func(context.Context, *node) error, after []chan struct{}, track bool) *poll {
 	n := len(c.nodes)
 	p := &poll{
-		votes:    make(chan vote, n),
-		answered: make([]chan struct{}, n),
-		errs:     make([]error, n),
-		quorum:   c.quorum,
+		votes:  make(chan vote, n),
+		errs:   make([]error, n),
+		quorum: c.quorum,
 	}
 	for i := range n {
 		p.errs[i] = errPending
-		p.answered[i] = make(chan struct{})
+	}
+	if track {
+		p.answered = make([]chan struct{}, n)
+		for i := range n {
+			p.answered[i] = make(chan struct{})
+		}
 	}
 	for i := range c.nodes {
 		node := &c.nodes[i]
@@ -48,7 +54,9 @@ func (c *Client) ask(ctx context.Context, op func(context.Context, *node) error,
 				<-after[i]
 			}
 			err := op(ctx, node)
-			close(p.answered[i])
+			if p.answered != nil {
+				close(p.answered[i])
+			}
 			p.votes <- vote{i, err}
 		})
 	}

@@ -119,7 +119,7 @@ func (c *Client) attempt(ctx context.Context, key string, ttl, drift time.Durati
 	// bounded by the node timeout anyway, and a request still in flight when
 	// the outcome is decided must land (or fail) on its own, not be torn
 	// down half-sent, so that the lock is held on every master that can.
-	p := c.ask(context.WithoutCancel(ctx), func(ctx context.Context, n *node) error { return n.acquire(ctx, key, value, ttl, c.opts.restartDelay) }, nil)
+	p := c.ask(context.WithoutCancel(ctx), func(ctx context.Context, n *node) error { return n.acquire(ctx, key, value, ttl, c.opts.restartDelay) }, nil, true)
 	// The validity is measured after the answers, from before the requests.
 	var why error
 	if p.decide() {

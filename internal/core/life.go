@@ -62,13 +62,6 @@ func (l *Life) Go(f func()) {
 	}()
 }
 
-// Alive reports whether Destroy has not started.
-func (l *Life) Alive() bool {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return !l.destroyed
-}
-
 // Destroy refuses new calls, interrupts the ones in flight and waits for
 // them. It reports whether this was the first call.
 func (l *Life) Destroy() bool {
