@@ -70,6 +70,8 @@ type entry struct {
 type Locker struct {
 	opts options
 	life core.Life
+	// line queues this Locker's waiters per key; Unlock wakes the first.
+	line core.Waiters
 
 	mu    sync.Mutex
 	keys  map[string]entry
@@ -88,7 +90,9 @@ func New(opts ...Option) (*Locker, error) {
 	case o.now == nil:
 		return nil, core.Invalid("clock", "must not be nil")
 	}
-	return &Locker{opts: o, keys: make(map[string]entry)}, nil
+	m := &Locker{opts: o, keys: make(map[string]entry)}
+	m.line.Linger = time.Second // keeps a contended key's line between bursts
+	return m, nil
 }
 
 // Lock acquires key as given for ttl, retrying as the options say. When ctx
@@ -108,7 +112,7 @@ func (m *Locker) Lock(ctx context.Context, key string, ttl time.Duration) (*Lock
 	ttl = ttl.Truncate(time.Millisecond) // as Redis keeps it
 	return core.Run(ctx, m.opts.retry, key,
 		func(context.Context) core.Attempt[*Lock] { return m.attempt(key, ttl) },
-		func(l *Lock) { m.drop(l) })
+		func(l *Lock) { m.drop(l) }, &m.line)
 }
 
 // LockNs is Lock on "<namespace>:<key>".
@@ -176,6 +180,7 @@ func (m *Locker) drop(l *Lock) {
 // Destroy is idempotent and always returns nil.
 func (m *Locker) Destroy() error {
 	if m.life.Destroy() {
+		m.line.Stop()
 		m.mu.Lock()
 		m.keys = nil
 		m.mu.Unlock()
@@ -247,6 +252,7 @@ func (l *Lock) Unlock(context.Context) error {
 		return m.notHeld("unlock", l.key)
 	}
 	delete(m.keys, l.key)
+	m.line.Released(l.key, l.value)
 	return nil
 }
 

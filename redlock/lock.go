@@ -13,11 +13,6 @@ type Lock struct {
 	key   string
 	value string
 	exp   time.Time
-	// acquired[i] is closed once master i has answered the acquiring SET.
-	// Lock returns as soon as a quorum has; Extend and Unlock send to a
-	// master only after its answer (at most a node timeout after Lock
-	// returned), so that they do not overtake a SET still on its way.
-	acquired []chan struct{}
 }
 
 // Key is the key as stored.
@@ -63,10 +58,12 @@ func (l *Lock) Extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 	if err := core.CtxErr(ctx); err != nil {
 		return fail(core.ErrNoQuorum, err, nil)
 	}
-	p := c.ask(ctx, func(ctx context.Context, n *node) error { return n.extend(ctx, l.key, l.value, ttl) }, l.acquired, false)
+	k, v, ms := any(l.key), any(l.value), ttl.Milliseconds()
+	p := c.ask(ctx, nil, func(cl *call) { c.nodes[cl.node].extend(cl, k, v, ms) })
+	defer p.stop()
 	if p.decide() {
 		if exp := start.Add(ttl - drift); time.Now().Before(exp) {
-			return &Lock{c: c, key: l.key, value: l.value, exp: exp, acquired: l.acquired}, nil
+			return &Lock{c: c, key: l.key, value: l.value, exp: exp}, nil
 		}
 		return fail(core.ErrNoQuorum, core.ErrNoValidity, p.failures(c))
 	}
@@ -91,19 +88,45 @@ func (l *Lock) Unlock(ctx context.Context) error {
 		return &core.Error{Op: "unlock", Key: l.key, Err: err}
 	}
 	defer exit()
-	p := l.release(ctx)
+	start := time.Now()
+	p, handed := l.release()
+	defer p.stop()
 	if p.decide() {
+		if !handed {
+			// Announced once a quorum has deleted it, so that the waiters
+			// it wakes find a quorum free, by a master that did. This
+			// process's waiters, who had a streak, give the others a head
+			// start of two of these round trips.
+			if !l.c.opts.variant.Silent {
+				l.c.nodes[p.firstYes()].announce(l.key, l.value)
+			}
+			l.c.line.Yield(l.key, l.value, 2*time.Since(start))
+		}
 		return nil
 	}
 	p.wait()
 	if p.lost() {
+		l.c.line.Released(l.key, l.value)
 		return &core.Error{Op: "unlock", Key: l.key, Attempts: 1, Err: core.ErrNotHeld, Nodes: p.failures(l.c)}
 	}
 	return &core.Error{Op: "unlock", Key: l.key, Attempts: 1, Err: core.ErrNoQuorum, Nodes: p.failures(l.c)}
 }
 
-// release sends the delete to every master, detached from ctx, each after
-// that master's answer to the acquiring SET.
-func (l *Lock) release(ctx context.Context) *poll {
-	return l.c.ask(context.WithoutCancel(ctx), func(ctx context.Context, n *node) error { return n.release(ctx, l.key, l.value) }, l.acquired, false)
+// release sends the delete to every master; the caller's context does not
+// cut it short. Each goes over the connection that carried the acquiring
+// SET, after it, so it cannot overtake a SET still on its way.
+//
+// When this process has a caller waiting for the key and its turn has come
+// (core.Waiters.HandOver), that caller is woken as soon as the deletes are
+// queued, so that its SET travels right behind them, in the same writes,
+// and Unlock does not announce the release to other processes; otherwise
+// Unlock announces it and every process's first waiter races for the lock.
+func (l *Lock) release() (_ *poll, handed bool) {
+	c, k, v := l.c, any(l.key), any(l.value)
+	var queued func()
+	if c.line.HandOver(l.key) {
+		handed = true
+		queued = func() { c.line.Released(l.key, l.value) }
+	}
+	return c.askThen(nil, nil, func(cl *call) { c.nodes[cl.node].release(cl, k, v) }, queued), handed
 }

@@ -3,11 +3,17 @@ package redlock
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime"
+	"time"
 
 	"github.com/leverege/lock/internal/core"
 )
 
-var errPending = errors.New("no answer yet")
+var (
+	errPending = errors.New("no answer yet")
+	errSkipped = errors.New("not asked")
+)
 
 // vote is one master's answer to one request; err nil means yes.
 type vote struct {
@@ -15,65 +21,121 @@ type vote struct {
 	err  error
 }
 
-// poll is one request fanned out to every master, one goroutine each, with
-// a channel buffered for every answer so that no sender ever blocks, however
-// early the caller stops listening.
+// poll is one request sent to every master at once. The answers come back
+// on a channel with room for all of them, so that no reply is ever held up
+// however early the caller stops listening; a master that has not answered
+// within the node timeout counts as unreachable, and one whose answer comes
+// later is ignored.
 type poll struct {
-	votes    chan vote
-	answered []chan struct{} // per node, when tracked: closed once it has answered
-	errs     []error         // per node: errPending until it answers, then nil for yes
-	yes, no  int
-	quorum   int
+	votes   chan vote
+	errs    []error // per node: errPending until it answers, then nil for yes
+	yes, no int
+	quorum  int
+	timer   *time.Timer
+	timeout time.Duration
+	ctx     context.Context // when it ends, the answers still pending count as its error
 }
 
-// ask sends op to every master at once. With after (the answered channels
-// of an earlier, tracked poll), a master gets op only once it has answered
-// that poll, so that op cannot overtake the earlier request on its way
-// there. Only the acquiring poll needs tracking (Extend and Unlock wait on
-// it), so only it pays for the channels.
-func (c *Client) ask(ctx context.Context, op func(context.Context, *node) error, after []chan struct{}, track bool) *poll {
+// ask sends, with build filling in each master's request, one request to
+// every master but those that skip (which may be nil) names. With a ctx,
+// its end cuts the wait short (the requests already written still run);
+// with nil only the node timeout does.
+func (c *Client) ask(ctx context.Context, skip func(int) bool, build func(*call)) *poll {
+	return c.askThen(ctx, skip, build, nil)
+}
+
+// askThen is ask, calling queued (when not nil) once every request is
+// queued and before any is written.
+func (c *Client) askThen(ctx context.Context, skip func(int) bool, build func(*call), queued func()) *poll {
 	n := len(c.nodes)
 	p := &poll{
-		votes:  make(chan vote, n),
-		errs:   make([]error, n),
-		quorum: c.quorum,
+		votes:   make(chan vote, n),
+		errs:    make([]error, n),
+		quorum:  c.quorum,
+		timeout: c.opts.nodeTimeout,
 	}
-	for i := range n {
+	p.ctx = ctx
+	calls := make([]call, n)
+	p.timer = time.NewTimer(p.timeout)
+	// Every request is queued first; the links this caller is to write for
+	// are written after one yield of the processor, which lets the callers
+	// that are ready to run queue theirs too, so that one write carries
+	// many. A lone caller loses nothing by it: with no one else to run, the
+	// yield returns at once.
+	var mine uint64 // the links to write, when there are at most 64
+	for i := range c.nodes {
 		p.errs[i] = errPending
-	}
-	if track {
-		p.answered = make([]chan struct{}, n)
-		for i := range n {
-			p.answered[i] = make(chan struct{})
+		if skip != nil && skip(i) {
+			p.record(i, errSkipped)
+			continue
+		}
+		cl := &calls[i]
+		cl.node, cl.votes = i, p.votes
+		build(cl)
+		l := c.nodes[i].link
+		cl.link = l
+		if l.queue1(cl) {
+			if i < 64 {
+				mine |= 1 << i
+			} else {
+				l.write()
+			}
 		}
 	}
-	for i := range c.nodes {
-		node := &c.nodes[i]
-		c.life.Go(func() {
-			if after != nil {
-				<-after[i]
+	if queued != nil {
+		queued()
+	}
+	if mine != 0 {
+		runtime.Gosched()
+		for i := range min(n, 64) {
+			if mine&(1<<i) != 0 {
+				c.nodes[i].link.write()
 			}
-			err := op(ctx, node)
-			if p.answered != nil {
-				close(p.answered[i])
-			}
-			p.votes <- vote{i, err}
-		})
+		}
 	}
 	return p
 }
 
 func (p *poll) pending() int { return len(p.errs) - p.yes - p.no }
 
-func (p *poll) next() vote {
-	v := <-p.votes
-	p.errs[v.node] = v.err
-	if v.err == nil {
+func (p *poll) record(node int, err error) {
+	if p.errs[node] != errPending {
+		return // it answered after it was given up on
+	}
+	p.errs[node] = err
+	if err == nil {
 		p.yes++
 	} else {
 		p.no++
 	}
-	return v
+}
+
+// next reads one answer, or gives up on every master still pending when the
+// node timeout passes or the context ends.
+func (p *poll) next() {
+	var expired <-chan time.Time
+	if p.timer != nil {
+		expired = p.timer.C
+	}
+	var done <-chan struct{}
+	if p.ctx != nil {
+		done = p.ctx.Done()
+	}
+	var err error
+	select {
+	case v := <-p.votes:
+		p.record(v.node, v.err)
+		return
+	case <-expired:
+		err = fmt.Errorf("%w: no answer within %v", core.ErrUnreachable, p.timeout)
+	case <-done:
+		err = core.CtxErr(p.ctx)
+	}
+	for i, e := range p.errs {
+		if e == errPending {
+			p.record(i, err)
+		}
+	}
 }
 
 // decide reads answers until the outcome is certain: a quorum said yes, or
@@ -90,6 +152,23 @@ func (p *poll) wait() {
 	for p.pending() > 0 {
 		p.next()
 	}
+}
+
+// stop releases the timer; answers that come later are dropped.
+func (p *poll) stop() {
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+}
+
+// firstYes is the first master that said yes, or -1.
+func (p *poll) firstYes() int {
+	for i, err := range p.errs {
+		if err == nil {
+			return i
+		}
+	}
+	return -1
 }
 
 // lost reports whether enough masters said the key is gone or another's

@@ -23,6 +23,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
@@ -43,15 +44,23 @@ var (
 // Client hands out locks held on a quorum of Redis masters. It is safe for
 // concurrent use.
 type Client struct {
-	nodes  []node
-	quorum int
-	opts   options
-	life   core.Life
+	nodes   []node
+	quorum  int
+	opts    options
+	life    core.Life
+	readers sync.WaitGroup // the links' and watchers' goroutines
+	// line queues this process's waiters per key; a release, announced by
+	// this Client's Unlock or by the masters, wakes the first.
+	line     core.Waiters
+	watchers []*watcher
 }
 
 // New returns a Client over the given masters, one pool each, which must be
 // independent servers (not replicas of each other). The Client takes over the
-// pools: Destroy closes them.
+// pools: Destroy closes them. It borrows one connection from each pool and
+// keeps it, pipelining every request to that master over it (see the
+// package's doc); a connection that breaks goes back to its pool, which
+// dials the next. The pools' dial should set read and write timeouts.
 func New(pools []*redis.Pool, opts ...Option) (*Client, error) {
 	if len(pools) == 0 {
 		return nil, core.Invalid("pools", "at least one master is needed")
@@ -68,10 +77,27 @@ func New(pools []*redis.Pool, opts ...Option) (*Client, error) {
 		if p == nil {
 			return nil, core.Invalid("pools", "pool %d is nil", i)
 		}
-		c.nodes[i] = node{pool: p, name: o.names[i], timeout: o.nodeTimeout, plainDel: o.variant.PlainDel}
+		c.nodes[i] = node{pool: p, link: newLink(p, o.nodeTimeout, &c.readers), name: o.names[i], plainDel: o.variant.PlainDel}
+		c.watchers = append(c.watchers, newWatcher(c, p))
+	}
+	c.line.Linger = linger
+	c.line.Streak = 0
+	c.line.Watch = func(key string) {
+		for _, w := range c.watchers {
+			w.watch(key)
+		}
+	}
+	c.line.Unwatch = func(key string) {
+		for _, w := range c.watchers {
+			w.unwatch(key)
+		}
 	}
 	return c, nil
 }
+
+// linger keeps the subscription to a key's releases that long after the
+// last caller of this process stopped waiting for it.
+const linger = 2 * time.Second
 
 // Quorum is how many masters must agree: N/2+1 of the configured N.
 func (c *Client) Quorum() int { return c.quorum }
@@ -98,8 +124,8 @@ func (c *Client) Lock(ctx context.Context, key string, ttl time.Duration) (*Lock
 	}
 	defer done()
 	return core.Run(ctx, c.opts.retry, key,
-		func(ctx context.Context) core.Attempt[*Lock] { return c.attempt(ctx, key, ttl, drift) },
-		func(l *Lock) { l.release(ctx).wait() })
+		func(context.Context) core.Attempt[*Lock] { return c.attempt(key, ttl, drift) },
+		func(l *Lock) { p, _ := l.release(); p.wait(); p.stop() }, &c.line)
 }
 
 // LockNs is Lock on "<namespace>:<key>".
@@ -112,58 +138,52 @@ func (c *Client) LockNs(ctx context.Context, key string, ttl time.Duration) (*Lo
 
 // attempt is one round of the algorithm, with a value of its own (128
 // random bits) so that nothing a failed round left behind is mistaken for it.
-func (c *Client) attempt(ctx context.Context, key string, ttl, drift time.Duration) core.Attempt[*Lock] {
+func (c *Client) attempt(key string, ttl, drift time.Duration) core.Attempt[*Lock] {
 	value := rand.Text()
 	start := time.Now()
 	// The requests are not cut short when the caller's context ends: each is
-	// bounded by the node timeout anyway, and a request still in flight when
-	// the outcome is decided must land (or fail) on its own, not be torn
-	// down half-sent, so that the lock is held on every master that can.
-	p := c.ask(context.WithoutCancel(ctx), func(ctx context.Context, n *node) error { return n.acquire(ctx, key, value, ttl, c.opts.restartDelay) }, nil, true)
+	// bounded by the node timeout anyway, and a SET still in flight when the
+	// outcome is decided must land (or fail) on its own, so that the lock is
+	// held, or released, on every master that can.
+	k, v, ms := any(key), any(value), ttl.Milliseconds()
+	p := c.ask(nil, nil, func(cl *call) { c.nodes[cl.node].acquire(cl, k, v, ms, c.opts.restartDelay.Milliseconds()) })
 	// The validity is measured after the answers, from before the requests.
 	var why error
 	if p.decide() {
+		p.stop()
 		if c.opts.variant.LateStart {
 			start = time.Now()
 		}
 		if exp := start.Add(ttl - drift); time.Now().Before(exp) {
-			return core.Attempt[*Lock]{OK: true, Lock: &Lock{c: c, key: key, value: value, exp: exp, acquired: p.answered}}
+			return core.Attempt[*Lock]{OK: true, Lock: &Lock{c: c, key: key, value: value, exp: exp}}
 		}
 		why = core.ErrNoValidity
 	}
-	c.releaseAfter(context.WithoutCancel(ctx), p, key, value)
+	c.releaseAfter(p, k, v)
 	return core.Attempt[*Lock]{Nodes: p.failures(c), Why: why}
 }
 
 // releaseAfter undoes a failed attempt: it deletes the key on every master
-// that may hold this value, that is all but those that answered "taken". It
-// first waits for every master's answer to the SET (each bounded by the node
-// timeout), so that no delete overtakes its SET. The deletes run detached
-// from ctx, so that a cancelled caller still leaves nothing behind, each
-// bounded by the node timeout. It waits for the deletes on the masters that
-// answered; those that could not be reached get theirs in the background, so
-// that a dead master does not cost every attempt a second node timeout.
-func (c *Client) releaseAfter(ctx context.Context, p *poll, key, value string) {
+// that may hold this value, that is all but those that answered "taken",
+// those that have not answered yet included. Each delete goes over the same
+// connection as its SET, after it, so it cannot overtake it. It then waits
+// for the SET answers still pending (so that the error names every
+// master's) and for the deletes on the masters that answered, each bounded
+// by the node timeout, so that nothing is left behind when the next attempt
+// or the error comes. Deletes to masters that did not answer are not
+// awaited: they land after their SET, if ever.
+func (c *Client) releaseAfter(p *poll, key, value any) {
+	r := c.ask(nil, func(i int) bool { return p.errs[i] == core.ErrTaken },
+		func(cl *call) { c.nodes[cl.node].release(cl, key, value) })
 	p.wait()
-	done := make(chan struct{}, len(c.nodes))
-	waiting := 0
+	p.stop()
 	for i, err := range p.errs {
-		n := &c.nodes[i]
-		switch {
-		case err == core.ErrTaken:
-		case errors.Is(err, core.ErrUnreachable):
-			c.life.Go(func() { n.release(ctx, key, value) })
-		default:
-			waiting++
-			c.life.Go(func() {
-				n.release(ctx, key, value)
-				done <- struct{}{}
-			})
+		if errors.Is(err, core.ErrUnreachable) {
+			r.record(i, errSkipped)
 		}
 	}
-	for range waiting {
-		<-done
-	}
+	r.wait()
+	r.stop()
 }
 
 // Destroy interrupts the calls in flight (they release what they hold of a
@@ -175,6 +195,12 @@ func (c *Client) Destroy() error {
 	if !c.life.Destroy() {
 		return nil
 	}
+	c.line.Stop()
+	for i := range c.nodes {
+		c.watchers[i].close()
+		c.nodes[i].link.close()
+	}
+	c.readers.Wait()
 	var first error
 	for i := range c.nodes {
 		if err := c.nodes[i].pool.Close(); err != nil && first == nil {

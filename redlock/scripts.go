@@ -1,22 +1,50 @@
 package redlock
 
 import (
+	"crypto/sha1"
 	_ "embed"
-
-	"github.com/gomodule/redigo/redis"
+	"encoding/hex"
+	"strings"
 )
 
 var (
 	//go:embed release.lua
-	releaseSrc string
+	releaseLua string
 	//go:embed extend.lua
-	extendSrc string
+	extendLua string
 	//go:embed acquire.lua
-	acquireSrc string
+	acquireLua string
 
-	// redigo computes each script's SHA1 and runs EVALSHA, falling back to
-	// EVAL when a master answers NOSCRIPT (after a restart, say). The
-	// release script is always sent whole (see node.release).
-	extendScript  = redis.NewScript(1, extendSrc)
-	acquireScript = redis.NewScript(2, acquireSrc)
+	// The scripts are run with EVALSHA, and loaded (SCRIPT LOAD) first
+	// thing on every new connection, ahead of any request, so a master has
+	// them before it is asked to run one. Should it answer NOSCRIPT all the
+	// same (SCRIPT FLUSH), the request is sent again whole, with EVAL, by
+	// the connection's reader, whether or not its caller still waits: a
+	// release must not depend on its caller being patient.
+	releaseSrc = code(releaseLua)
+	extendSrc  = code(extendLua)
+	acquireSrc = code(acquireLua)
+
+	releaseSHA = sha(releaseSrc)
+	extendSHA  = sha(extendSrc)
+	acquireSHA = sha(acquireSrc)
 )
+
+func sha(src string) string {
+	sum := sha1.Sum([]byte(src))
+	return hex.EncodeToString(sum[:])
+}
+
+// code strips a script's comment lines and indentation.
+func code(src string) string {
+	var b strings.Builder
+	for line := range strings.Lines(src) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "--") {
+			continue
+		}
+		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}

@@ -67,7 +67,7 @@ func TestRunSchedule(t *testing.T) {
 	}
 	t.Run("exhausted", func(t *testing.T) {
 		calls := 0
-		_, err := Run(t.Context(), Retry{Count: 3}, "k", fail(&calls), nil)
+		_, err := Run(t.Context(), Retry{Count: 3}, "k", fail(&calls), nil, nil)
 		assert.Equal(t, 4, calls)
 		var e *Error
 		require.ErrorAs(t, err, &e)
@@ -81,7 +81,7 @@ func TestRunSchedule(t *testing.T) {
 		got, err := Run(t.Context(), Retry{Count: 5}, "k", func(context.Context) Attempt[int] {
 			calls++
 			return Attempt[int]{OK: calls == 3, Lock: calls}
-		}, nil)
+		}, nil, nil)
 		require.NoError(t, err)
 		assert.Equal(t, 3, got)
 	})
@@ -89,7 +89,7 @@ func TestRunSchedule(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		calls := 0
-		_, err := Run(ctx, Retry{Count: -1}, "k", fail(&calls), nil)
+		_, err := Run(ctx, Retry{Count: -1}, "k", fail(&calls), nil, nil)
 		assert.Zero(t, calls, "a cancelled caller must not acquire")
 		assert.ErrorIs(t, err, ErrNotAcquired)
 		assert.ErrorIs(t, err, context.Canceled)
@@ -98,7 +98,7 @@ func TestRunSchedule(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
 		defer cancel()
 		calls := 0
-		_, err := Run(ctx, Retry{Count: -1, Delay: time.Hour}, "k", fail(&calls), nil)
+		_, err := Run(ctx, Retry{Count: -1, Delay: time.Hour}, "k", fail(&calls), nil, nil)
 		assert.Equal(t, 1, calls)
 		var e *Error
 		require.ErrorAs(t, err, &e)
@@ -109,14 +109,14 @@ func TestRunSchedule(t *testing.T) {
 	t.Run("why", func(t *testing.T) {
 		_, err := Run(t.Context(), Retry{Count: 1}, "k", func(context.Context) Attempt[int] {
 			return Attempt[int]{Why: ErrNoValidity}
-		}, nil)
+		}, nil, nil)
 		assert.ErrorIs(t, err, ErrNoValidity)
 		assert.ErrorIs(t, err, ErrNotAcquired)
 	})
 	t.Run("cause", func(t *testing.T) {
 		ctx, cancel := context.WithCancelCause(t.Context())
 		cancel(ErrDestroyed)
-		_, err := Run(ctx, Retry{}, "k", fail(new(int)), nil)
+		_, err := Run(ctx, Retry{}, "k", fail(new(int)), nil, nil)
 		assert.ErrorIs(t, err, ErrDestroyed)
 	})
 }
@@ -213,7 +213,7 @@ func TestRunUndoesOnDestroy(t *testing.T) {
 	_, err := Run(ctx, Retry{}, "k", func(context.Context) Attempt[int] {
 		cancel(ErrDestroyed) // Destroy starts while the attempt is in flight
 		return Attempt[int]{OK: true, Lock: 7}
-	}, func(l int) { undone = append(undone, l) })
+	}, func(l int) { undone = append(undone, l) }, nil)
 	assert.Equal(t, []int{7}, undone)
 	assert.ErrorIs(t, err, ErrDestroyed)
 	assert.ErrorIs(t, err, ErrNotAcquired)
@@ -224,7 +224,7 @@ func TestRunUndoesOnDestroy(t *testing.T) {
 	got, err := Run(ctx, Retry{}, "k", func(context.Context) Attempt[int] {
 		cancelPlain()
 		return Attempt[int]{OK: true, Lock: 8}
-	}, func(int) { t.Error("undo called for a plain cancellation") })
+	}, func(int) { t.Error("undo called for a plain cancellation") }, nil)
 	require.NoError(t, err)
 	assert.Equal(t, 8, got)
 }

@@ -50,12 +50,34 @@ type Attempt[L any] struct {
 // (ErrDestroyed for a context from [Life.Begin] that Destroy ended). A lock
 // won while Destroy was starting could never be unlocked, so Run hands it
 // to undo and fails.
-func Run[L any](ctx context.Context, r Retry, key string, try func(context.Context) Attempt[L], undo func(L)) (L, error) {
+//
+// With w, a caller whose first attempt fails (or who finds others of this
+// process already waiting for key) joins key's line in w. While it waits it
+// retries when the lock is released and it is first in line, or when its
+// retry delay has passed and it is first in line; a delay that passes while
+// others are ahead of it counts as an attempt without one being made, since
+// the caller ahead is trying for the same lock. So the schedule still
+// bounds how long Lock waits, and a release starts one attempt per process.
+func Run[L any](ctx context.Context, r Retry, key string, try func(context.Context) Attempt[L], undo func(L), w *Waiters) (L, error) {
 	var (
-		zero  L
-		last  Attempt[L]
-		timer *time.Timer
+		zero   L
+		last   Attempt[L]
+		timer  *time.Timer
+		ticket *Ticket
+		epoch  uint64
+		busy   bool
 	)
+	if r.Count == 0 {
+		w = nil // a single attempt: nothing to wait for
+	}
+	if w != nil {
+		epoch, busy = w.Peek(key)
+		defer func() {
+			if ticket != nil {
+				ticket.Leave()
+			}
+		}()
+	}
 	for n := 0; ; n++ {
 		// Checked before every attempt: a caller who has gone never acquires.
 		if err := CtxErr(ctx); err != nil {
@@ -65,17 +87,37 @@ func Run[L any](ctx context.Context, r Retry, key string, try func(context.Conte
 			if !r.More(n) {
 				return zero, &Error{Op: "lock", Key: key, Attempts: n, Err: ErrNotAcquired, Cause: last.Why, Nodes: last.Nodes}
 			}
+			if w != nil && ticket == nil {
+				ticket = w.Join(key, epoch)
+			}
 			if timer == nil {
 				timer = time.NewTimer(r.Wait(rand.Int64N))
 			} else {
 				timer.Reset(r.Wait(rand.Int64N))
 			}
+			var wake <-chan struct{}
+			if ticket != nil {
+				wake = ticket.Wake()
+			}
 			select {
 			case <-timer.C:
+				if ticket != nil {
+					if !ticket.First() {
+						continue // the caller ahead tries for it
+					}
+					select { // this attempt serves a release seen meanwhile too
+					case <-wake:
+					default:
+					}
+				}
+			case <-wake:
+				timer.Stop()
 			case <-ctx.Done():
 				timer.Stop()
 				return zero, &Error{Op: "lock", Key: key, Attempts: n, Err: ErrNotAcquired, Cause: CtxErr(ctx), Nodes: last.Nodes}
 			}
+		} else if busy {
+			continue // others of this process wait already: queue behind them
 		}
 		a := try(ctx)
 		if a.OK {

@@ -9,6 +9,7 @@ type Variant struct {
 	NoDrift    bool // no drift allowance: validity is start + ttl
 	PlainDel   bool // release with a plain DEL instead of compare-and-delete
 	LateStart  bool // validity measured from after the replies, not before the requests
+	Silent     bool // Unlock does not announce releases (waiters elsewhere sleep through)
 }
 
 // RedlockVariant is set by package redlock to a function that turns a

@@ -1,0 +1,369 @@
+package redlock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+
+	"github.com/leverege/lock/internal/core"
+)
+
+// errClosed fails the requests still queued when the Client is destroyed.
+var errClosed = errors.New("client destroyed")
+
+// link is the pipelined connection to one master. Any number of goroutines
+// hand it requests; whichever finds no one writing writes every request
+// queued so far in one batch (Send... Flush) and keeps doing so until the
+// queue is empty, so a lone caller writes its own request at once and
+// concurrent callers share write system calls. One reader goroutine per
+// connection reads the replies, in order, and hands each to its request.
+//
+// All requests to a master go over one connection, so the master runs them
+// in the order they were written: a release or extend sent after a SET
+// cannot overtake it. The connection is borrowed from the master's pool
+// (its dial options, AUTH and database included) and kept until it breaks.
+// Dialing happens in a goroutine of its own, so a master that cannot be
+// reached never blocks a caller: its requests wait in the queue and fail
+// when the dial does.
+type link struct {
+	pool    *redis.Pool
+	timeout time.Duration // node timeout: dialing, and each reply
+	readers *sync.WaitGroup
+
+	mu      sync.Mutex
+	queue   []*call // waiting to be written
+	spare   []*call // the previous batch's backing array, for reuse
+	busy    bool    // someone is writing the queue or dialing
+	wire    *wire   // nil when not connected
+	closed  bool
+	dialing context.CancelFunc // set while a dial runs
+}
+
+// wire is one connection and the requests written on it that await their
+// replies, in the order they were written.
+type wire struct {
+	conn redis.Conn
+	// sending is held while a batch is written, so that the reader closes
+	// the connection only between writes (redigo allows one writer and one
+	// reader at a time, and Close alongside neither).
+	sending sync.Mutex
+
+	mu      sync.Mutex
+	written []*call
+	dead    error // set once the connection failed; nothing more is written
+	wake    chan struct{}
+	plain   bool // the reader's: see receive
+}
+
+// call is one request and where its answer goes: a vote from node to votes,
+// which has room for it, so that delivering never blocks.
+type call struct {
+	cmd   string
+	args  []any
+	argv  [7]any // args' backing array
+	node  int
+	votes chan<- vote // nil: no one wants the answer
+	// read turns a reply into the vote: nil for yes.
+	read func(reply any) error
+	// src is the script's text when cmd is EVALSHA (args[0] its SHA1), and
+	// link the link it went over, for sending it again with EVAL.
+	src  string
+	link *link
+}
+
+// done delivers the reply or the failure as a vote, or, when the master did
+// not know the script, sends the request again whole.
+func (c *call) done(reply any, err error) {
+	if err == nil {
+		err = c.read(reply)
+	} else if c.src != "" && c.link != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+		c.cmd, c.argv[0], c.src = "EVAL", c.src, ""
+		l := c.link
+		// Not from the reader, which must not block on a write.
+		l.readers.Add(1)
+		go func() {
+			defer l.readers.Done()
+			l.send(c)
+		}()
+		return
+	}
+	if c.votes != nil {
+		c.votes <- vote{c.node, err}
+	}
+}
+
+// loads are the SCRIPT LOADs that open every connection.
+func loads() []*call {
+	out := make([]*call, 0, 3)
+	for _, src := range []string{releaseSrc, extendSrc, acquireSrc} {
+		c := &call{cmd: "SCRIPT", read: readAny}
+		c.argv[0], c.argv[1] = "LOAD", src
+		c.args = c.argv[:2]
+		out = append(out, c)
+	}
+	return out
+}
+
+func newLink(pool *redis.Pool, timeout time.Duration, readers *sync.WaitGroup) *link {
+	return &link{pool: pool, timeout: timeout, readers: readers}
+}
+
+// send queues c and, if no one else is, writes the queue. c.done is called
+// exactly once, from some goroutine, with the reply or the error.
+func (l *link) send(c *call) {
+	if l.queue1(c) {
+		l.write()
+	}
+}
+
+// queue1 queues c and reports whether the caller is now the link's writer,
+// and must call write.
+func (l *link) queue1(c *call) bool {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		c.done(nil, fmt.Errorf("%w: %w", core.ErrUnreachable, errClosed))
+		return false
+	}
+	l.queue = append(l.queue, c)
+	if l.busy {
+		l.mu.Unlock()
+		return false
+	}
+	l.busy = true
+	l.mu.Unlock()
+	return true
+}
+
+// write writes the queue; only the writer that queue1 named calls it.
+func (l *link) write() {
+	l.mu.Lock()
+	l.flush()
+}
+
+// flush writes batches until the queue is empty, or starts a dial when
+// there is no connection. Called with l.mu held and l.busy set; returns
+// with l.mu released and l.busy cleared unless a dial took over.
+func (l *link) flush() {
+	for len(l.queue) > 0 {
+		if l.closed {
+			batch := l.take()
+			l.busy = false
+			l.mu.Unlock()
+			fail(batch, fmt.Errorf("%w: %w", core.ErrUnreachable, errClosed))
+			return
+		}
+		w := l.wire
+		if w == nil {
+			l.dial()
+			return
+		}
+		batch := l.take()
+		l.mu.Unlock()
+		err := w.write(batch)
+		clear(batch)
+		l.mu.Lock()
+		l.spare = batch[:0]
+		if err != nil && l.wire == w {
+			l.wire = nil
+		}
+	}
+	l.busy = false
+	l.mu.Unlock()
+}
+
+func (l *link) take() []*call {
+	batch := l.queue
+	l.queue = l.spare
+	l.spare = nil
+	return batch
+}
+
+// dial connects in the background and then writes what queued meanwhile.
+// Called with l.mu held and l.busy set; releases l.mu.
+func (l *link) dial() {
+	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
+	l.dialing = cancel
+	l.readers.Add(1)
+	l.mu.Unlock()
+	go func() {
+		defer l.readers.Done()
+		conn, err := l.pool.GetContext(ctx)
+		cancel()
+		l.mu.Lock()
+		l.dialing = nil
+		if err != nil || l.closed {
+			if conn != nil {
+				conn.Close()
+			}
+			if err == nil {
+				err = errClosed
+			}
+			batch := l.take()
+			l.busy = false
+			l.mu.Unlock()
+			fail(batch, unreachable(err, l.timeout))
+			return
+		}
+		w := &wire{conn: conn, wake: make(chan struct{}, 1)}
+		l.wire = w
+		l.queue = append(loads(), l.queue...)
+		l.readers.Add(1)
+		go l.read(w)
+		l.flush()
+	}()
+}
+
+// write hands batch to the reader and writes it. An error means the
+// connection is broken; the reader then fails every request written on it.
+func (w *wire) write(batch []*call) error {
+	w.mu.Lock()
+	if w.dead != nil {
+		err := w.dead
+		w.mu.Unlock()
+		fail(batch, err)
+		return err
+	}
+	w.written = append(w.written, batch...)
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+	w.sending.Lock()
+	defer w.sending.Unlock()
+	for _, c := range batch {
+		if err := w.conn.Send(c.cmd, c.args...); err != nil {
+			return err
+		}
+	}
+	return w.conn.Flush()
+}
+
+// receive reads the next reply, waiting at most timeout for it. A
+// connection that cannot take a timeout per read (a wrapper that hides
+// redigo's) is read with its own read timeout from then on.
+func (w *wire) receive(timeout time.Duration) (any, error) {
+	if !w.plain {
+		reply, err := redis.ReceiveWithTimeout(w.conn, timeout)
+		if err == nil || err.Error() != "redis: connection does not support ConnWithTimeout" {
+			return reply, err
+		}
+		w.plain = true
+	}
+	return w.conn.Receive()
+}
+
+// kill marks the connection failed, with err unless it already was, and
+// returns the failure.
+func (w *wire) kill(err error) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.dead == nil {
+		w.dead = err
+	}
+	return w.dead
+}
+
+// read matches replies to requests, in order, until the connection fails
+// or the link closes; then it fails every request written on it and closes
+// the connection.
+func (l *link) read(w *wire) {
+	defer l.readers.Done()
+	var spare []*call
+	for {
+		w.mu.Lock()
+		for len(w.written) == 0 && w.dead == nil {
+			w.mu.Unlock()
+			<-w.wake
+			w.mu.Lock()
+		}
+		buf := w.written
+		w.written = spare
+		dead := w.dead
+		w.mu.Unlock()
+		batch := buf
+		for dead == nil && len(batch) > 0 {
+			reply, err := w.receive(l.timeout)
+			var server redis.Error
+			if err != nil && !errors.As(err, &server) {
+				dead = w.kill(unreachable(err, l.timeout))
+				break
+			}
+			c := batch[0]
+			batch = batch[1:]
+			c.done(reply, err)
+		}
+		if dead != nil {
+			l.mu.Lock()
+			if l.wire == w {
+				l.wire = nil
+			}
+			l.mu.Unlock()
+			// Nothing is written once dead is set, so this is all of it.
+			w.mu.Lock()
+			batch = append(batch, w.written...)
+			w.written = nil
+			w.mu.Unlock()
+			fail(batch, dead)
+			w.sending.Lock()
+			w.conn.Close()
+			w.sending.Unlock()
+			return
+		}
+		clear(buf)
+		spare = buf[:0]
+	}
+}
+
+// close fails what is queued and stops a dial; the reader fails what was
+// written, once its current reply is in (or timed out), closes the
+// connection and exits. Destroy waits for that on l.readers.
+func (l *link) close() {
+	l.mu.Lock()
+	l.closed = true
+	if l.dialing != nil {
+		l.dialing()
+	}
+	w := l.wire
+	l.wire = nil
+	var batch []*call
+	if !l.busy {
+		batch = l.take()
+	}
+	l.mu.Unlock()
+	closed := fmt.Errorf("%w: %w", core.ErrUnreachable, errClosed)
+	fail(batch, closed)
+	if w != nil {
+		w.kill(closed)
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func fail(batch []*call, err error) {
+	for _, c := range batch {
+		c.done(nil, err)
+	}
+}
+
+// unreachable describes a failure to reach a master: no answer within the
+// node timeout (not reported as a context deadline, which would read as the
+// caller's own), or a broken connection.
+func unreachable(err error, timeout time.Duration) error {
+	if errors.Is(err, core.ErrUnreachable) {
+		return err
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("%w: no answer within %v", core.ErrUnreachable, timeout)
+	}
+	return fmt.Errorf("%w: %w", core.ErrUnreachable, err)
+}

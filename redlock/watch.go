@@ -1,0 +1,213 @@
+package redlock
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+)
+
+// ReleasedChannel is the prefix of the pub/sub channel on which Unlock
+// announces, through one of the masters that deleted the key, that a lock
+// was released: it publishes the released value on ReleasedChannel+key.
+const ReleasedChannel = "lock:released:"
+
+// How the subscription connections are kept: a PING every pingEvery, and a
+// connection that has not answered one for deadAfter is replaced.
+const (
+	pingEvery  = time.Second
+	deadAfter  = 3 * time.Second
+	maxBackoff = time.Second
+)
+
+// watcher keeps, while any caller of this process waits for a lock, one
+// subscription connection to one master, subscribed to the released
+// channels of the keys waited for, and turns each announcement into a
+// wake-up (Client.line). A watcher that cannot reach its master keeps
+// trying, backing off up to maxBackoff; meanwhile waiters rely on the other
+// masters' announcements and on their timed retries, so a lost
+// announcement costs time, never safety.
+type watcher struct {
+	c    *Client
+	pool *redis.Pool
+	stop chan struct{} // closed by Destroy
+
+	mu      sync.Mutex
+	want    map[string]bool // channels wanted
+	running bool            // a session goroutine runs
+	closed  bool
+	kick    chan struct{} // the running session's: want changed
+}
+
+func newWatcher(c *Client, pool *redis.Pool) *watcher {
+	return &watcher{c: c, pool: pool, stop: make(chan struct{}), want: make(map[string]bool)}
+}
+
+// watch subscribes to key's releases.
+func (w *watcher) watch(key string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return
+	}
+	w.want[ReleasedChannel+key] = true
+	if !w.running {
+		w.running = true
+		w.kick = make(chan struct{}, 1)
+		w.c.readers.Add(1)
+		go w.session(w.kick)
+		return
+	}
+	nudge(w.kick)
+}
+
+// unwatch unsubscribes from key's releases.
+func (w *watcher) unwatch(key string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.want, ReleasedChannel+key)
+	if w.running {
+		nudge(w.kick)
+	}
+}
+
+// close ends the session; Destroy waits for it on c.readers.
+func (w *watcher) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.closed {
+		w.closed = true
+		close(w.stop)
+	}
+}
+
+func nudge(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// session connects, serves until the connection fails, and reconnects,
+// until nothing is wanted any more or the Client is destroyed.
+func (w *watcher) session(kick chan struct{}) {
+	defer w.c.readers.Done()
+	backoff := 50 * time.Millisecond
+	for {
+		w.mu.Lock()
+		if w.closed || len(w.want) == 0 {
+			w.running = false
+			w.mu.Unlock()
+			return
+		}
+		w.mu.Unlock()
+		conn, err := w.dial()
+		if err != nil {
+			select {
+			case <-time.After(backoff):
+			case <-w.stop:
+			}
+			backoff = min(2*backoff, maxBackoff)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		w.serve(conn, kick)
+		conn.Close()
+	}
+}
+
+// dial opens a connection of its own with the pool's dial function (not a
+// pooled one: it is closed from another goroutine while its reader waits,
+// which a redigo connection allows and a pooled one does not).
+func (w *watcher) dial() (redis.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), w.c.opts.nodeTimeout)
+	defer cancel()
+	if w.pool.DialContext != nil {
+		return w.pool.DialContext(ctx)
+	}
+	return w.pool.Dial()
+}
+
+// serve subscribes to what is wanted, keeps the subscriptions in step with
+// it, and hands announcements to the Client's waiters, until the connection
+// fails, nothing is wanted, or the Client is destroyed.
+func (w *watcher) serve(conn redis.Conn, kick chan struct{}) {
+	var pong atomic.Int64 // unix nanoseconds of the last sign of life
+	pong.Store(time.Now().UnixNano())
+	quit := make(chan struct{})
+	go func() {
+		defer close(quit)
+		psc := redis.PubSubConn{Conn: conn}
+		for {
+			switch m := psc.ReceiveWithTimeout(0).(type) {
+			case redis.Message:
+				w.c.line.Released(strings.TrimPrefix(m.Channel, ReleasedChannel), string(m.Data))
+			case redis.Pong, redis.Subscription:
+				pong.Store(time.Now().UnixNano())
+			case error:
+				return
+			}
+		}
+	}()
+	have := make(map[string]bool)
+	tick := time.NewTicker(pingEvery)
+	defer tick.Stop()
+	nudge(kick)
+	for {
+		select {
+		case <-kick:
+			if !w.sync(conn, have) {
+				conn.Close()
+				<-quit
+				return
+			}
+		case <-tick.C:
+			if time.Since(time.Unix(0, pong.Load())) > deadAfter || conn.Send("PING") != nil || conn.Flush() != nil {
+				conn.Close()
+				<-quit
+				return
+			}
+		case <-quit:
+			return
+		case <-w.stop:
+			conn.Close()
+			<-quit
+			return
+		}
+	}
+}
+
+// sync sends the SUBSCRIBE and UNSUBSCRIBE that bring have to what is
+// wanted. It reports false when the connection should end: it failed, or
+// nothing is wanted.
+func (w *watcher) sync(conn redis.Conn, have map[string]bool) bool {
+	var sub, unsub []any
+	w.mu.Lock()
+	for ch := range w.want {
+		if !have[ch] {
+			sub = append(sub, ch)
+			have[ch] = true
+		}
+	}
+	for ch := range have {
+		if !w.want[ch] {
+			unsub = append(unsub, ch)
+			delete(have, ch)
+		}
+	}
+	empty := len(w.want) == 0
+	w.mu.Unlock()
+	if empty {
+		return false
+	}
+	if len(sub) > 0 && conn.Send("SUBSCRIBE", sub...) != nil {
+		return false
+	}
+	if len(unsub) > 0 && conn.Send("UNSUBSCRIBE", unsub...) != nil {
+		return false
+	}
+	return conn.Flush() == nil
+}
