@@ -51,7 +51,9 @@ func WithNamespace(ns string) Option { return func(o *options) { o.namespace = n
 
 // WithRetry sets how many times Lock tries again after its first attempt
 // fails (n+1 attempts in all); a negative n retries until the context ends.
-// Default 0.
+// Waiters for the same key queue first come, first served, and Unlock wakes
+// the first; one queued behind others counts a delay as an attempt without
+// making it, but for its last. Default 0.
 func WithRetry(n int) Option { return func(o *options) { o.retry.Count = n } }
 
 // WithDelay sets the wait between attempts. Default 100ms.

@@ -71,27 +71,44 @@ type call struct {
 	votes chan<- vote // nil: no one wants the answer
 	// read turns a reply into the vote: nil for yes.
 	read func(reply any) error
-	// src is the script's text when cmd is EVALSHA (args[0] its SHA1), and
-	// link the link it went over, for sending it again with EVAL.
-	src  string
-	link *link
+	// src is the script's text when cmd is EVALSHA (args[0] its SHA1);
+	// resend asks for the request to be sent again, whole, should the
+	// master not know the script; link is the link it went over.
+	src    string
+	resend bool
+	link   *link
 }
 
-// done delivers the reply or the failure as a vote, or, when the master did
-// not know the script, sends the request again whole.
+// done delivers the reply or the failure as a vote. When the master did
+// not know the script (NOSCRIPT: the script did not run), it has the
+// scripts loaded again, and a request marked resend (a release or an
+// extend: compare-and-act scripts, harmless however late they run) is sent
+// again whole, with EVAL. An acquisition is not: run late, after the
+// release that undoes a failed attempt, it would leave a key behind. It
+// fails with the server's error, and its caller decides without that
+// master's vote.
 func (c *call) done(reply any, err error) {
 	if err == nil {
 		err = c.read(reply)
 	} else if c.src != "" && c.link != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
-		c.cmd, c.argv[0], c.src = "EVAL", c.src, ""
-		l := c.link
+		l, again := c.link, c.resend
+		if again {
+			c.cmd, c.argv[0], c.src = "EVAL", c.src, ""
+		}
 		// Not from the reader, which must not block on a write.
 		l.readers.Add(1)
 		go func() {
 			defer l.readers.Done()
-			l.send(c)
+			for _, ld := range loads() {
+				l.send(ld)
+			}
+			if again {
+				l.send(c)
+			}
 		}()
-		return
+		if again {
+			return
+		}
 	}
 	if c.votes != nil {
 		c.votes <- vote{c.node, err}
@@ -149,18 +166,20 @@ func (l *link) write() {
 
 // flush writes batches until the queue is empty, or starts a dial when
 // there is no connection. Called with l.mu held and l.busy set; returns
-// with l.mu released and l.busy cleared unless a dial took over.
+// with l.mu released and l.busy cleared unless a dial took over. What was
+// queued before the link closed is still written; the last writer then
+// tells the reader to finish.
 func (l *link) flush() {
 	for len(l.queue) > 0 {
-		if l.closed {
-			batch := l.take()
-			l.busy = false
-			l.mu.Unlock()
-			fail(batch, fmt.Errorf("%w: %w", core.ErrUnreachable, errClosed))
-			return
-		}
 		w := l.wire
 		if w == nil {
+			if l.closed {
+				batch := l.take()
+				l.busy = false
+				l.mu.Unlock()
+				fail(batch, fmt.Errorf("%w: %w", core.ErrUnreachable, errClosed))
+				return
+			}
 			l.dial()
 			return
 		}
@@ -175,7 +194,14 @@ func (l *link) flush() {
 		}
 	}
 	l.busy = false
+	w, closing := l.wire, l.closed
+	if closing {
+		l.wire = nil
+	}
 	l.mu.Unlock()
+	if closing && w != nil {
+		w.finish()
+	}
 }
 
 func (l *link) take() []*call {
@@ -198,13 +224,7 @@ func (l *link) dial() {
 		cancel()
 		l.mu.Lock()
 		l.dialing = nil
-		if err != nil || l.closed {
-			if conn != nil {
-				conn.Close()
-			}
-			if err == nil {
-				err = errClosed
-			}
+		if err != nil {
 			batch := l.take()
 			l.busy = false
 			l.mu.Unlock()
@@ -322,31 +342,33 @@ func (l *link) read(w *wire) {
 	}
 }
 
-// close fails what is queued and stops a dial; the reader fails what was
-// written, once its current reply is in (or timed out), closes the
-// connection and exits. Destroy waits for that on l.readers.
+// finish has the reader read the replies to what was written, then fail
+// whatever else it finds, close the connection and exit.
+func (w *wire) finish() {
+	w.kill(fmt.Errorf("%w: %w", core.ErrUnreachable, errClosed))
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// close refuses new requests and stops a dial (what was queued behind it
+// fails). What is queued for a connection is still written, by the writer
+// at work or here; the reader then reads the replies to what was written
+// (each bounded by the node timeout), closes the connection and exits.
+// Destroy waits for that on l.readers.
 func (l *link) close() {
 	l.mu.Lock()
 	l.closed = true
 	if l.dialing != nil {
 		l.dialing()
 	}
-	w := l.wire
-	l.wire = nil
-	var batch []*call
-	if !l.busy {
-		batch = l.take()
+	if l.busy {
+		l.mu.Unlock() // the writer or the dial finishes up
+		return
 	}
-	l.mu.Unlock()
-	closed := fmt.Errorf("%w: %w", core.ErrUnreachable, errClosed)
-	fail(batch, closed)
-	if w != nil {
-		w.kill(closed)
-		select {
-		case w.wake <- struct{}{}:
-		default:
-		}
-	}
+	l.busy = true
+	l.flush()
 }
 
 func fail(batch []*call, err error) {

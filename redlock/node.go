@@ -44,14 +44,14 @@ func (n *node) release(c *call, key, value any) {
 		c.args = c.argv[:1]
 		return
 	}
-	c.cmd, c.read, c.src = "EVALSHA", readCompare, releaseSrc
+	c.cmd, c.read, c.src, c.resend = "EVALSHA", readCompare, releaseSrc, true
 	c.argv[0], c.argv[1], c.argv[2], c.argv[3] = releaseSHA, 1, key, value
 	c.args = c.argv[:4]
 }
 
 // extend resets key's ttl where it holds value.
 func (n *node) extend(c *call, key, value any, ttl int64) {
-	c.cmd, c.read, c.src = "EVALSHA", readCompare, extendSrc
+	c.cmd, c.read, c.src, c.resend = "EVALSHA", readCompare, extendSrc, true
 	c.argv[0], c.argv[1], c.argv[2], c.argv[3], c.argv[4] = extendSHA, 1, key, value, ttl
 	c.args = c.argv[:5]
 }

@@ -61,7 +61,9 @@ func WithDriftFactor(f float64) Option { return func(o *options) { o.driftFactor
 
 // WithRetryCount sets how many times Lock tries again after its first
 // attempt fails (n+1 attempts in all); a negative n retries until the
-// context ends. Default 10.
+// context ends. A caller queued behind others of this Client for the same
+// key counts a retry delay as an attempt without sending one, but for its
+// last (see the package doc). Default 10.
 func WithRetryCount(n int) Option { return func(o *options) { o.retry.Count = n } }
 
 // WithRetryDelay sets the base wait between attempts. Default 200ms.
@@ -71,8 +73,9 @@ func WithRetryDelay(d time.Duration) Option { return func(o *options) { o.retry.
 // retry delay, so that contenders spread out. Default 100ms.
 func WithRetryJitter(d time.Duration) Option { return func(o *options) { o.retry.Jitter = d } }
 
-// WithNodeTimeout bounds every command to one master, getting the pooled
-// connection (and dialing it) included. Default 50ms.
+// WithNodeTimeout bounds every request to one master (the wait for its
+// answer), dialing the master's connection, and each read of a reply.
+// Default 50ms.
 func WithNodeTimeout(d time.Duration) Option { return func(o *options) { o.nodeTimeout = d } }
 
 // WithRestartDelay protects against masters that restart (without

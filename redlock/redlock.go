@@ -9,6 +9,23 @@
 // master that may hold it, even when the caller's context has ended, before
 // the next attempt or the error.
 //
+// Transport: each master has one connection, borrowed from its pool and
+// kept, over which the requests of every goroutine are pipelined: the caller
+// that finds it idle writes all that is queued in one batch, and one reader
+// matches the replies in order. A release or extend therefore follows its
+// SET on the same connection and cannot overtake it.
+//
+// Waiting: callers of one Client that wait for the same key queue first
+// come, first served; only the first retries when the lock is released.
+// Unlock announces a release on the pub/sub channel ReleasedChannel+key
+// through one master, and a Client with waiters subscribes to it on every
+// master; when the Client itself has a waiter, Unlock may hand the lock to
+// it instead (its SET right behind the deletes), a streak at a time, so
+// that other processes get their turns. A retry delay that passes while a
+// caller waits behind others counts as one of its attempts without a
+// request, but for its last. The timed retries remain, so announcements
+// only ever save time. See docs/algorithm.md.
+//
 // What it guarantees, and under which assumptions: while the validity window
 // ([Lock.Expiration]) is open, no other client holds the key on a quorum,
 // provided the masters' clocks advance at about the rate of ours (within the
@@ -150,11 +167,11 @@ func (c *Client) attempt(key string, ttl, drift time.Duration) core.Attempt[*Loc
 	// The validity is measured after the answers, from before the requests.
 	var why error
 	if p.decide() {
-		p.stop()
 		if c.opts.variant.LateStart {
 			start = time.Now()
 		}
 		if exp := start.Add(ttl - drift); time.Now().Before(exp) {
+			p.stop()
 			return core.Attempt[*Lock]{OK: true, Lock: &Lock{c: c, key: key, value: value, exp: exp}}
 		}
 		why = core.ErrNoValidity

@@ -322,6 +322,30 @@ func TestScriptReload(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, lk.Unlock(ctx))
 	noKeys(t, 1)
+
+	// The restart-protected acquisition is a script too. After a flush its
+	// first attempt fails on that master (the script did not run, and it is
+	// not sent again, as it could run after the release of a failed
+	// attempt); the scripts are loaded again, and the retry wins.
+	m := masters(t, 1)[0]
+	now, err := redis.Int64s(m.Do(ctx, "TIME"))
+	require.NoError(t, err)
+	_, err = m.Do(ctx, "SET", redlock.MarkerKey, now[0]*1000-60_000) // data a minute old
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { // a master up for less than the delay does not vote
+		info, err := redis.String(m.Do(ctx, "INFO", "server"))
+		return err == nil && infoField(t, info, "uptime_in_seconds") >= 2
+	}, 5*time.Second, 50*time.Millisecond)
+	c = newClient(t, []string{m.Addr()}, redlock.WithRestartDelay(time.Second), redlock.WithRetryCount(3), redlock.WithRetryDelay(time.Millisecond))
+	lk, err = c.Lock(ctx, "k", time.Second) // connects and loads the scripts
+	require.NoError(t, err)
+	require.NoError(t, lk.Unlock(ctx))
+	_, err = m.Do(ctx, "SCRIPT", "FLUSH")
+	require.NoError(t, err)
+	lk, err = c.Lock(ctx, "k", time.Second)
+	require.NoError(t, err, "the retry after NOSCRIPT did not win")
+	require.NoError(t, lk.Unlock(ctx))
+	noKeys(t, 1)
 }
 
 // TestExtendMinority: when only a minority still holds the lock, Extend

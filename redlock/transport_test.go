@@ -152,7 +152,7 @@ func TestLocalLine(t *testing.T) {
 		got = append(got, i)
 	}
 	assert.Equal(t, []int{0, 1, 2, 3, 4, 5}, got, "not first come, first served")
-	// A handover: N SETs, and N releases of 3 commands each (EVAL, GET,
+	// A handover: N SETs, and N releases of 3 commands each (EVALSHA, GET,
 	// DEL) plus one PUBLISH. Allow one stray attempt in all.
 	perHandover := n + 3*n + 1
 	assert.LessOrEqual(t, commands(t, n)-before, (waiters+1)*perHandover+n, "more commands than handovers need")

@@ -20,14 +20,19 @@ const ReleasedChannel = "lock:released:"
 const (
 	pingEvery  = time.Second
 	deadAfter  = 3 * time.Second
-	maxBackoff = time.Second
+	maxBackoff = 5 * time.Second
+	// A session must last that long before a failure counts as new, and
+	// the backoff starts again from its least.
+	healthy = 10 * time.Second
 )
 
 // watcher keeps, while any caller of this process waits for a lock, one
 // subscription connection to one master, subscribed to the released
 // channels of the keys waited for, and turns each announcement into a
-// wake-up (Client.line). A watcher that cannot reach its master keeps
-// trying, backing off up to maxBackoff; meanwhile waiters rely on the other
+// wake-up (Client.line). A watcher that cannot reach its master, or whose
+// sessions keep failing (a server that refuses SUBSCRIBE, a connection
+// wrapper that cannot wait without a deadline), keeps trying, backing off up
+// to maxBackoff; meanwhile waiters rely on the other
 // masters' announcements and on their timed retries, so a lost
 // announcement costs time, never safety.
 type watcher struct {
@@ -104,18 +109,22 @@ func (w *watcher) session(kick chan struct{}) {
 			return
 		}
 		w.mu.Unlock()
-		conn, err := w.dial()
-		if err != nil {
-			select {
-			case <-time.After(backoff):
-			case <-w.stop:
-			}
-			backoff = min(2*backoff, maxBackoff)
+		began := time.Now()
+		if conn, err := w.dial(); err == nil {
+			w.serve(conn, kick)
+			conn.Close()
+		}
+		if time.Since(began) > healthy {
+			backoff = 50 * time.Millisecond
 			continue
 		}
-		backoff = 50 * time.Millisecond
-		w.serve(conn, kick)
-		conn.Close()
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-w.stop:
+			t.Stop()
+		}
+		backoff = min(2*backoff, maxBackoff)
 	}
 }
 

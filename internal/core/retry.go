@@ -56,8 +56,10 @@ type Attempt[L any] struct {
 // retries when the lock is released and it is first in line, or when its
 // retry delay has passed and it is first in line; a delay that passes while
 // others are ahead of it counts as an attempt without one being made, since
-// the caller ahead is trying for the same lock. So the schedule still
-// bounds how long Lock waits, and a release starts one attempt per process.
+// the caller ahead is trying for the same lock, except the last, which is
+// always made. So the schedule still bounds how long Lock waits, a release
+// starts one attempt per process, and a caller that gives up has asked the
+// masters at least once.
 func Run[L any](ctx context.Context, r Retry, key string, try func(context.Context) Attempt[L], undo func(L), w *Waiters) (L, error) {
 	var (
 		zero   L
@@ -102,7 +104,7 @@ func Run[L any](ctx context.Context, r Retry, key string, try func(context.Conte
 			select {
 			case <-timer.C:
 				if ticket != nil {
-					if !ticket.First() {
+					if !ticket.First() && r.More(n+1) {
 						continue // the caller ahead tries for it
 					}
 					select { // this attempt serves a release seen meanwhile too

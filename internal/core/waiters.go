@@ -16,8 +16,8 @@ import (
 type Waiters struct {
 	// Watch is called when a key gets its first waiter, Unwatch when it has
 	// had none for Linger; a backend subscribes to the key's releases
-	// there. Both run without the Waiters' lock held, may be nil, and must
-	// not block.
+	// there. Both run with the Waiters' lock held, so that they come in
+	// order; they may be nil, and must neither block nor call back.
 	Watch, Unwatch func(key string)
 	// Linger keeps a key watched that long after its last waiter left, so
 	// that a key contended on and off is not subscribed to every time.
@@ -83,10 +83,10 @@ func (w *Waiters) Join(key string, epoch uint64) *Ticket {
 	if len(q.line) == 1 && !fresh && q.epoch != epoch {
 		t.wake <- struct{}{}
 	}
-	w.mu.Unlock()
 	if fresh && w.Watch != nil {
 		w.Watch(key)
 	}
+	w.mu.Unlock()
 	return t
 }
 
@@ -126,11 +126,10 @@ func (t *Ticket) Leave() {
 		}
 		break
 	}
-	forget := len(q.line) == 0 && w.linger(t.key, q)
-	w.mu.Unlock()
-	if forget && w.Unwatch != nil {
+	if len(q.line) == 0 && w.linger(t.key, q) && w.Unwatch != nil {
 		w.Unwatch(t.key)
 	}
+	w.mu.Unlock()
 }
 
 // linger forgets an empty queue after w.Linger unless it is used again; it
@@ -148,12 +147,11 @@ func (w *Waiters) linger(key string, q *queue) bool {
 	}
 	q.idle = time.AfterFunc(w.Linger, func() {
 		w.mu.Lock()
+		defer w.mu.Unlock()
 		if w.keys[key] != q || q.gen != gen || len(q.line) > 0 {
-			w.mu.Unlock()
 			return
 		}
 		delete(w.keys, key)
-		w.mu.Unlock()
 		if w.Unwatch != nil {
 			w.Unwatch(key)
 		}

@@ -97,8 +97,8 @@ func TestWaitersWatch(t *testing.T) {
 }
 
 // TestRunQueued: with a line, a caller behind another makes no attempt
-// when its delay passes, only counts it; the first in line is the one that
-// tries, and tries as soon as it is woken.
+// when its delay passes, only counts it, but for its last; the first in line
+// is the one that tries, and tries as soon as it is woken.
 func TestRunQueued(t *testing.T) {
 	var w Waiters
 	ahead := w.Join("k", 0) // someone of this process waits already
@@ -109,10 +109,11 @@ func TestRunQueued(t *testing.T) {
 		return Attempt[int]{Nodes: []*NodeError{{Err: ErrTaken}}}
 	}, nil, &w)
 	require.ErrorIs(t, err, ErrNotAcquired)
-	assert.Zero(t, calls, "a caller behind another one tried")
+	assert.Equal(t, 1, calls, "a caller behind another one tries only its last attempt")
 	var e *Error
 	require.ErrorAs(t, err, &e)
 	assert.Equal(t, 4, e.Attempts, "its delays count as attempts")
+	assert.ErrorIs(t, err, ErrTaken, "the error names what the masters said")
 
 	// First in line, with a delay far longer than the test: a release
 	// wakes it at once.
@@ -156,4 +157,39 @@ func TestRunSingleAttemptSkipsLine(t *testing.T) {
 	}, nil, &w)
 	require.ErrorIs(t, err, ErrNotAcquired)
 	assert.Equal(t, 1, calls)
+}
+
+// TestWaitersWatchInOrder: a key forgotten after its linger and joined
+// again at once is watched again, never left unwatched with waiters: Watch
+// and Unwatch come in the order of the events.
+func TestWaitersWatchInOrder(t *testing.T) {
+	var (
+		mu      sync.Mutex
+		watched bool // a subscription is on or off, as Watch and Unwatch leave it
+	)
+	unwatching, proceed, unwatched := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	w := Waiters{Linger: time.Millisecond,
+		Watch: func(string) { mu.Lock(); watched = true; mu.Unlock() },
+		Unwatch: func(string) {
+			close(unwatching)
+			<-proceed // an unsubscribe that takes a while
+			mu.Lock()
+			watched = false
+			mu.Unlock()
+			close(unwatched)
+		},
+	}
+	w.Join("k", 0).Leave()
+	<-unwatching // the linger ran out: the key is being unwatched
+	joined := make(chan *Ticket)
+	go func() { joined <- w.Join("k", 0) }() // a new waiter, meanwhile
+	time.Sleep(5 * time.Millisecond)
+	close(proceed)
+	t2 := <-joined
+	<-unwatched
+	mu.Lock()
+	assert.True(t, watched, "a key with a waiter is left unwatched")
+	mu.Unlock()
+	t2.Leave()
+	w.Stop()
 }
