@@ -50,11 +50,13 @@ func (l *Lock) Extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 	if !start.Before(l.exp) {
 		return fail(core.ErrNotHeld, core.ErrExpired, nil)
 	}
-	ctx, done, err := c.life.Begin(ctx)
+	// One round, bounded by the node timeout: Destroy waits for it rather
+	// than interrupting it.
+	exit, err := c.life.Enter()
 	if err != nil {
 		return nil, &core.Error{Op: "extend", Key: l.key, Err: err}
 	}
-	defer done()
+	defer exit()
 	if err := core.CtxErr(ctx); err != nil {
 		return fail(core.ErrNoQuorum, err, nil)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/leverege/lock/internal/core"
@@ -34,7 +35,24 @@ type poll struct {
 	timer   *time.Timer
 	timeout time.Duration
 	ctx     context.Context // when it ends, the answers still pending count as its error
+
+	// Room for the usual numbers of masters, so that a poll is one
+	// allocation with its requests (a request still on its way after the
+	// poll is done keeps it alive, which is why polls are not reused).
+	errsBuf  [inline]error
+	callsBuf [inline]call
 }
+
+// inline is how many masters a poll holds without more allocations.
+const inline = 5
+
+// timers are reused by polls: since Go 1.23 a stopped timer delivers
+// nothing stale after Reset, so one poll's expiry cannot reach the next.
+var timers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
 
 // ask sends, with build filling in each master's request, one request to
 // every master but those that skip (which may be nil) names. With a ctx,
@@ -50,13 +68,18 @@ func (c *Client) askThen(ctx context.Context, skip func(int) bool, build func(*c
 	n := len(c.nodes)
 	p := &poll{
 		votes:   make(chan vote, n),
-		errs:    make([]error, n),
 		quorum:  c.quorum,
 		timeout: c.opts.nodeTimeout,
+		ctx:     ctx,
 	}
-	p.ctx = ctx
-	calls := make([]call, n)
-	p.timer = time.NewTimer(p.timeout)
+	var calls []call
+	if n <= inline {
+		p.errs, calls = p.errsBuf[:n], p.callsBuf[:n]
+	} else {
+		p.errs, calls = make([]error, n), make([]call, n)
+	}
+	p.timer = timers.Get().(*time.Timer)
+	p.timer.Reset(p.timeout)
 	// Every request is queued first; the links this caller is to write for
 	// are written after one yield of the processor, which lets the callers
 	// that are ready to run queue theirs too, so that one write carries
@@ -154,10 +177,13 @@ func (p *poll) wait() {
 	}
 }
 
-// stop releases the timer; answers that come later are dropped.
+// stop releases the timer; answers that come later are dropped, and a
+// master still pending no longer times out.
 func (p *poll) stop() {
 	if p.timer != nil {
 		p.timer.Stop()
+		timers.Put(p.timer)
+		p.timer = nil
 	}
 }
 
