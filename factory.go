@@ -61,13 +61,13 @@ func Create(opts Options) (Locker, error) {
 		if err != nil {
 			return nil, err
 		}
-		return locker[*redlock.Lock]{c.Lock, c.LockNs, c.Destroy}, nil
+		return Redis(c), nil
 	default: // config.InMemory; Validate allows nothing else
 		m, err := memlock.New(memlock.WithNamespace(ns), memlock.WithRetry(cfg.Retry), memlock.WithDelay(cfg.Delay))
 		if err != nil {
 			return nil, err
 		}
-		return locker[*memlock.Lock]{m.Lock, m.LockNs, m.Destroy}, nil
+		return InMemory(m), nil
 	}
 }
 
@@ -110,6 +110,17 @@ func newPool(c config.Connection, timeout time.Duration) *redis.Pool {
 		MaxIdle:     64,
 		IdleTimeout: 4 * time.Minute,
 	}
+}
+
+// Redis presents a redlock.Client, built with your own pools, as a Locker,
+// for Do and for code written against Locker. Destroy destroys the Client.
+func Redis(c *redlock.Client) Locker {
+	return locker[*redlock.Lock]{c.Lock, c.LockNs, c.Destroy}
+}
+
+// InMemory presents a memlock.Locker as a Locker.
+func InMemory(m *memlock.Locker) Locker {
+	return locker[*memlock.Lock]{m.Lock, m.LockNs, m.Destroy}
 }
 
 // backendLock is what each backend's lock type offers; it differs from Lock

@@ -30,6 +30,7 @@ var (
 	ErrRejoining       = core.ErrRejoining       // per node: lost its data less than the restart delay ago; vote not counted
 	ErrExpired         = core.ErrExpired         // cause of an Extend refused because Expiration had passed
 	ErrNoValidity      = core.ErrNoValidity      // cause: a quorum answered only after the validity window closed
+	ErrLost            = core.ErrLost            // Do: the lock was lost, or about to expire unrenewed, while the function ran
 )
 
 // NotHeldHere is the per-master reason, in a NodeError, for a master on which

@@ -62,6 +62,7 @@ func Run(t *testing.T, b Backend) {
 		{"StaleUnlock", testStaleUnlock},
 		{"Quorum", testQuorum},
 		{"Contention", testContention},
+		{"Do", testDo},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -54,6 +54,12 @@ var (
 	// granted before may still be live on other masters.
 	ErrRejoining = errors.New("rejoining")
 
+	// ErrLost is returned by Do when the lock could no longer be trusted
+	// while the function ran: an Extend found it gone (ErrNotHeld), or its
+	// validity was about to end before an Extend succeeded. The function's
+	// context was cancelled with it as the cause.
+	ErrLost = errors.New("lock: lost while held")
+
 	// ErrNoValidity is the Cause of a failed Lock whose last attempt reached
 	// a quorum too late: the validity window had closed by the time the
 	// masters answered (a slow master or a process pause), so the attempt

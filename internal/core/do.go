@@ -1,0 +1,142 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// DoOption tunes [Do].
+type DoOption func(*doOptions)
+
+type doOptions struct {
+	every time.Duration // between the start of one Extend and the next
+	guard time.Duration // the function's context ends this long before the validity
+	ns    bool
+}
+
+// RenewEvery sets how often Do extends the lock: an Extend starts d after
+// the previous one (or the acquisition) started. Default ttl/3, so that two
+// more tries fit in the validity should one fail. d must be positive and
+// less than the ttl.
+func RenewEvery(d time.Duration) DoOption { return func(o *doOptions) { o.every = d } }
+
+// Guard sets how long before the end of the validity window Do cancels the
+// function's context if no Extend has succeeded by then. Default ttl/50 (at
+// least 1ms): the function learns that the lock is lost before another
+// client can hold it.
+func Guard(d time.Duration) DoOption { return func(o *doOptions) { o.guard = d } }
+
+// DoNamespaced makes Do lock "<namespace>:<key>", as LockNs does.
+func DoNamespaced() DoOption { return func(o *doOptions) { o.ns = true } }
+
+// Do acquires key for ttl, runs fn while it holds the lock, and unlocks it
+// when fn returns. While fn runs, Do extends the lock in the background (see
+// RenewEvery), and it cancels fn's context, with a cause matching ErrLost,
+// the moment the lock can no longer be trusted: an Extend found the lock
+// gone (ErrNotHeld), or the validity window is about to end (see Guard)
+// before an Extend succeeded. An Extend that merely failed to reach a quorum
+// is tried again while the validity lasts. fn should stop its work when its
+// context ends; Do waits for fn to return.
+//
+// Do returns the Lock error when the lock was not acquired, and otherwise
+// fn's error, joined with an *Error matching ErrLost when the lock was lost
+// while fn ran, and with Unlock's error, if any: errors.Is tells them apart.
+// The lock fn gets is the one acquired; Do extends its own copies.
+func Do(ctx context.Context, l Locker, key string, ttl time.Duration, fn func(context.Context, Lock) error, opts ...DoOption) error {
+	o := doOptions{every: ttl / 3, guard: max(ttl/50, time.Millisecond)}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	switch {
+	case l == nil:
+		return Invalid("locker", "must not be nil")
+	case fn == nil:
+		return Invalid("fn", "must not be nil")
+	case o.every <= 0 || o.every >= ttl:
+		return Invalid("renew every", "%v must be positive and less than the ttl %v", o.every, ttl)
+	case o.guard < 0 || o.guard >= ttl:
+		return Invalid("guard", "%v must be in [0, ttl %v)", o.guard, ttl)
+	}
+	lockFn := l.Lock
+	if o.ns {
+		lockFn = l.LockNs
+	}
+	held, err := lockFn(ctx, key, ttl)
+	if err != nil {
+		return err
+	}
+	fctx, cancel := context.WithCancelCause(ctx)
+	k := &keeper{lock: held, ttl: ttl, o: o, cancel: cancel, stop: make(chan struct{})}
+	k.wg.Go(k.run)
+	ferr := fn(fctx, held)
+	close(k.stop)
+	k.wg.Wait()
+	cancel(nil)
+	// The deletes are sent even when ctx has ended, as Unlock promises.
+	uerr := k.lock.Unlock(context.WithoutCancel(ctx))
+	if k.lost != nil && errors.Is(uerr, ErrNotHeld) {
+		uerr = nil // already said: the lock was lost
+	}
+	return errors.Join(ferr, k.lost, uerr)
+}
+
+// keeper extends a lock while Do's function runs.
+type keeper struct {
+	lock   Lock // the latest extension; read by Do only after wg.Wait
+	ttl    time.Duration
+	o      doOptions
+	cancel context.CancelCauseFunc
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	lost   error
+}
+
+func (k *keeper) run() {
+	start := time.Now() // of the acquisition, near enough: before Lock returned is safe
+	renew := time.NewTimer(time.Until(start.Add(k.o.every)))
+	defer renew.Stop()
+	expire := time.NewTimer(time.Until(k.lock.Expiration().Add(-k.o.guard)))
+	defer expire.Stop()
+	// The Extends are bounded by the stop of Do, and each by the time left.
+	for {
+		select {
+		case <-k.stop:
+			return
+		case <-expire.C:
+			k.fail(&Error{Op: "do", Key: k.lock.Key(), Err: ErrLost, Cause: ErrExpired})
+			return
+		case <-renew.C:
+		}
+		begun := time.Now()
+		ctx, cancel := context.WithDeadline(context.Background(), k.lock.Expiration().Add(-k.o.guard))
+		go func() { // Do's end interrupts an Extend in flight
+			select {
+			case <-k.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		next, err := k.lock.Extend(ctx, k.ttl)
+		cancel()
+		switch {
+		case err == nil:
+			k.lock = next
+			renew.Reset(time.Until(begun.Add(k.o.every)))
+			expire.Reset(time.Until(next.Expiration().Add(-k.o.guard)))
+		case errors.Is(err, ErrNotHeld):
+			k.fail(&Error{Op: "do", Key: k.lock.Key(), Err: ErrLost, Cause: err})
+			return
+		default:
+			// Not known to be lost (too few masters answered): try again
+			// soon, while the validity lasts; expire ends it otherwise.
+			renew.Reset(max(k.o.every/4, time.Millisecond))
+		}
+	}
+}
+
+func (k *keeper) fail(err error) {
+	k.lost = err
+	k.cancel(err)
+}
