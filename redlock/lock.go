@@ -100,7 +100,7 @@ func (l *Lock) Unlock(ctx context.Context) error {
 			// process's waiters, who had a streak, give the others a head
 			// start of two of these round trips.
 			if !l.c.opts.variant.Silent {
-				l.c.nodes[p.firstYes()].announce(l.key, l.value)
+				l.c.announce(p.firstYes(), l.key, l.value)
 			}
 			l.c.line.Yield(l.key, l.value, 2*time.Since(start))
 		}

@@ -70,6 +70,48 @@ type Client struct {
 	// this Client's Unlock or by the masters, wakes the first.
 	line     core.Waiters
 	watchers []*watcher
+	// announcements are published by a goroutine of their own, so that
+	// Unlock's caller does not pay for the write.
+	announcements chan announcement
+	announcer     sync.Once
+	announcing    sync.WaitGroup
+	quit          chan struct{}
+}
+
+type announcement struct {
+	node       int
+	key, value string
+}
+
+// announce has the release of key holding value published through master
+// i, in the background. Should the queue be full, the announcement is
+// dropped: waiters still have their timed retries.
+func (c *Client) announce(i int, key, value string) {
+	c.announcer.Do(func() {
+		c.announcing.Add(1)
+		go func() {
+			defer c.announcing.Done()
+			for {
+				select {
+				case a := <-c.announcements:
+					c.nodes[a.node].announce(a.key, a.value)
+				case <-c.quit:
+					for {
+						select {
+						case a := <-c.announcements:
+							c.nodes[a.node].announce(a.key, a.value)
+						default:
+							return
+						}
+					}
+				}
+			}
+		}()
+	})
+	select {
+	case c.announcements <- announcement{i, key, value}:
+	default:
+	}
 }
 
 // New returns a Client over the given masters, one pool each, which must be
@@ -86,7 +128,8 @@ func New(pools []*redis.Pool, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{nodes: make([]node, len(pools)), quorum: len(pools)/2 + 1, opts: o}
+	c := &Client{nodes: make([]node, len(pools)), quorum: len(pools)/2 + 1, opts: o,
+		announcements: make(chan announcement, 256), quit: make(chan struct{})}
 	if o.variant.HalfQuorum {
 		c.quorum = max(len(pools)/2, 1)
 	}
@@ -213,6 +256,9 @@ func (c *Client) Destroy() error {
 		return nil
 	}
 	c.line.Stop()
+	close(c.quit) // the announcer sends what is queued, then the links close
+	c.announcer.Do(func() {})
+	c.announcing.Wait()
 	for i := range c.nodes {
 		c.watchers[i].close()
 		c.nodes[i].link.close()
