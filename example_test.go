@@ -153,3 +153,62 @@ func ExampleLocker_cancel() {
 	_ = held.Unlock(context.Background())
 	// Output: true true
 }
+
+// Do runs work under a lock that it keeps alive, and cancels the work's
+// context if the lock is lost.
+func ExampleDo() {
+	locker, err := lock.Create(lock.Options{}) // in-memory
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer locker.Destroy()
+
+	err = lock.Do(context.Background(), locker, "nightly-report", 300*time.Millisecond,
+		func(ctx context.Context, l lock.Lock) error {
+			// Runs for longer than the ttl: Do extends the lock meanwhile.
+			select {
+			case <-time.After(time.Second):
+				fmt.Println("report written under", l.Key())
+				return nil
+			case <-ctx.Done(): // the lock was lost: stop
+				return context.Cause(ctx)
+			}
+		})
+	switch {
+	case errors.Is(err, lock.ErrNotAcquired):
+		fmt.Println("someone else is on it")
+	case errors.Is(err, lock.ErrLost):
+		fmt.Println("lost the lock midway")
+	case err != nil:
+		log.Fatal(err)
+	}
+	// Output: report written under nightly-report
+}
+
+// With fencing on (lockOptions.fencing), every acquisition of a key gets a
+// larger token; the protected resource refuses writes with a token smaller
+// than one it has seen, which stops a holder that was paused past its
+// validity.
+func ExampleLock_token() {
+	lo := config.DefaultLockOptions()
+	lo.Fencing = true
+	locker, err := lock.Create(lock.Options{LockConfig: &config.Config{Type: config.InMemory, LockOptions: lo}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer locker.Destroy()
+
+	ctx := context.Background()
+	for range 3 {
+		l, err := locker.Lock(ctx, "ledger", time.Second)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println("token", l.Token()) // send it along with every write
+		l.Unlock(ctx)
+	}
+	// Output:
+	// token 1
+	// token 2
+	// token 3
+}

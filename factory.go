@@ -56,6 +56,7 @@ func Create(opts Options) (Locker, error) {
 			redlock.WithRetryJitter(lo.RetryJitter),
 			redlock.WithNodeTimeout(lo.NodeTimeout),
 			redlock.WithRestartDelay(lo.RestartDelay),
+			redlock.WithFencing(lo.Fencing),
 			redlock.WithNodeNames(names...),
 		)
 		if err != nil {
@@ -63,7 +64,8 @@ func Create(opts Options) (Locker, error) {
 		}
 		return Redis(c), nil
 	default: // config.InMemory; Validate allows nothing else
-		m, err := memlock.New(memlock.WithNamespace(ns), memlock.WithRetry(cfg.Retry), memlock.WithDelay(cfg.Delay))
+		m, err := memlock.New(memlock.WithNamespace(ns), memlock.WithRetry(cfg.Retry), memlock.WithDelay(cfg.Delay),
+			memlock.WithFencing(cfg.LockOptions.Fencing))
 		if err != nil {
 			return nil, err
 		}
@@ -129,6 +131,7 @@ type backendLock[L any] interface {
 	Key() string
 	Value() string
 	Expiration() time.Time
+	Token() uint64
 	Extend(ctx context.Context, ttl time.Duration) (L, error)
 	Unlock(ctx context.Context) error
 }
@@ -163,6 +166,7 @@ func wrap[L backendLock[L]](l L, err error) (Lock, error) {
 func (h handle[L]) Key() string                      { return h.l.Key() }
 func (h handle[L]) Value() string                    { return h.l.Value() }
 func (h handle[L]) Expiration() time.Time            { return h.l.Expiration() }
+func (h handle[L]) Token() uint64                    { return h.l.Token() }
 func (h handle[L]) Unlock(ctx context.Context) error { return h.l.Unlock(ctx) }
 func (h handle[L]) Extend(ctx context.Context, ttl time.Duration) (Lock, error) {
 	return wrap(h.l.Extend(ctx, ttl))

@@ -74,6 +74,9 @@ type LockOptions struct {
 	// RestartDelay ("restartDelay"; ours): a master that lost its data less
 	// than this long ago does not vote; 0 is off. See redlock.WithRestartDelay.
 	RestartDelay time.Duration
+	// Fencing ("fencing"; ours): every acquisition gets a fencing token,
+	// Lock.Token(). Off by default. See redlock.WithFencing.
+	Fencing bool
 }
 
 // Connection is one Redis master: host and port (with optional credentials,

@@ -44,6 +44,7 @@ type rawLockOptions struct {
 	RetryJitter  *float64 `json:"retryJitter"`
 	NodeTimeout  *float64 `json:"nodeTimeout"`
 	RestartDelay *float64 `json:"restartDelay"`
+	Fencing      *bool    `json:"fencing"`
 }
 
 // Parse reads a lock configuration in any of the shapes the package
@@ -204,6 +205,9 @@ func (r *rawConfig) build(prefix string) (*Config, error) {
 		if o.RetryCount != nil {
 			lo.RetryCount = *o.RetryCount
 		}
+		if o.Fencing != nil {
+			lo.Fencing = *o.Fencing
+		}
 		for _, d := range []struct {
 			name string
 			in   *float64
@@ -264,7 +268,7 @@ func millis(field string, ms float64) (time.Duration, error) {
 var (
 	configKeys      = []string{"type", "namespace", "connection", "connections", "lockOptions", "retry", "delay"}
 	connectionKeys  = []string{"host", "port", "username", "password", "db", "tls", "url"}
-	lockOptionsKeys = []string{"driftFactor", "retryCount", "retryDelay", "retryJitter", "nodeTimeout", "restartDelay"}
+	lockOptionsKeys = []string{"driftFactor", "retryCount", "retryDelay", "retryJitter", "nodeTimeout", "restartDelay", "fencing"}
 )
 
 // checkKeys rejects any field name that is not spelt exactly as above,

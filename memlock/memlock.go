@@ -39,6 +39,7 @@ const addr = "memory"
 type options struct {
 	namespace string
 	retry     core.Retry
+	fencing   bool
 	now       func() time.Time
 }
 
@@ -59,6 +60,12 @@ func WithRetry(n int) Option { return func(o *options) { o.retry.Count = n } }
 // WithDelay sets the wait between attempts. Default 100ms.
 func WithDelay(d time.Duration) Option { return func(o *options) { o.retry.Delay = d } }
 
+// WithFencing gives every acquisition a fencing token (Lock.Token), one more
+// than the last given out for the same key by this Locker. The counters
+// live as long as the Locker (one small entry per key ever locked). Default
+// off (tokens are 0).
+func WithFencing(on bool) Option { return func(o *options) { o.fencing = on } }
+
 // WithClock replaces time.Now for deciding expiry (for tests). Retry waits
 // still use real timers.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
@@ -75,9 +82,10 @@ type Locker struct {
 	// line queues this Locker's waiters per key; Unlock wakes the first.
 	line core.Waiters
 
-	mu    sync.Mutex
-	keys  map[string]entry
-	swept int // len(keys) after the last sweep
+	mu     sync.Mutex
+	keys   map[string]entry
+	fences map[string]uint64 // the last token per key, with fencing
+	swept  int               // len(keys) after the last sweep
 }
 
 // New returns a Locker.
@@ -136,7 +144,15 @@ func (m *Locker) attempt(key string, ttl time.Duration) core.Attempt[*Lock] {
 	exp := now.Add(ttl)
 	m.keys[key] = entry{value: value, exp: exp}
 	m.sweep(now)
-	return core.Attempt[*Lock]{OK: true, Lock: &Lock{m: m, key: key, value: value, exp: exp}}
+	var token uint64
+	if m.opts.fencing {
+		if m.fences == nil {
+			m.fences = make(map[string]uint64)
+		}
+		token = m.fences[key] + 1
+		m.fences[key] = token
+	}
+	return core.Attempt[*Lock]{OK: true, Lock: &Lock{m: m, key: key, value: value, exp: exp, token: token}}
 }
 
 // sweep drops expired entries once the map has doubled since the last
@@ -196,7 +212,12 @@ type Lock struct {
 	key   string
 	value string
 	exp   time.Time
+	token uint64
 }
+
+// Token is the acquisition's fencing token (see WithFencing); 0 without
+// fencing.
+func (l *Lock) Token() uint64 { return l.token }
 
 // Key is the key as stored.
 func (l *Lock) Key() string { return l.key }
@@ -236,7 +257,7 @@ func (l *Lock) Extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 	}
 	exp := now.Add(ttl)
 	m.keys[l.key] = entry{value: l.value, exp: exp}
-	return &Lock{m: m, key: l.key, value: l.value, exp: exp}, nil
+	return &Lock{m: m, key: l.key, value: l.value, exp: exp, token: l.token}, nil
 }
 
 // Unlock deletes the key if it still holds this lock's value, and fails

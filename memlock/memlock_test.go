@@ -27,6 +27,7 @@ func TestConformance(t *testing.T) {
 		New: func(t *testing.T, o conformance.Opts) lock.Locker {
 			l, err := lock.Create(lock.Options{Namespace: o.Namespace, LockConfig: &config.Config{
 				Type: config.InMemory, Retry: o.Retry, Delay: o.Delay,
+				LockOptions: config.LockOptions{Fencing: o.Fencing},
 			}})
 			require.NoError(t, err)
 			return l
@@ -35,6 +36,7 @@ func TestConformance(t *testing.T) {
 			_, err := l.Lock(t.Context(), key, ttl)
 			require.NoError(t, err, "plant %q", key)
 		},
+		Separate: true,
 	})
 }
 

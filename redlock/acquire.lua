@@ -1,30 +1,43 @@
--- SET NX PX, unless this master restarted, or lost its data, less than the
--- restart delay ago: then its vote must not count, since a lock it granted
--- before may still be live on the other masters while this master has
--- forgotten it (or remembers an older copy of its data).
--- Two signs are checked, both on the master's own clocks:
+-- SET NX PX, with two options.
+--
+-- Restart protection (ARGV[3] > 0): unless this master restarted, or lost
+-- its data, less than the restart delay ago: then its vote must not count,
+-- since a lock it granted before may still be live on the other masters
+-- while this master has forgotten it (or remembers an older copy of its
+-- data). Two signs are checked, both on the master's own clocks:
 --   uptime: a restart of any kind (no persistence, RDB, AOF everysec ...);
 --   a marker key holding the server time at which some client first found
 --   the dataset without it: a lost dataset without a restart (FLUSHALL).
--- KEYS[1] = lock key, KEYS[2] = marker key
--- ARGV[1] = value, ARGV[2] = ttl ms, ARGV[3] = restart delay ms
--- Returns 1 when set, 0 when the key is held, -N when the vote must not
--- count for N more milliseconds.
-redis.replicate_commands() -- Redis 3.2 and 4: allow writes after TIME; a no-op since 5
-local t = redis.call("TIME")
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+--
+-- Fencing (ARGV[4] == "1"): the key's fencing counter (KEYS[3]) is read in
+-- the same step as the SET, so that the client can give out a token above
+-- every token given out before (see fence.lua).
+--
+-- KEYS[1] = lock key, KEYS[2] = marker key, KEYS[3] = fencing counter key
+-- ARGV[1] = value, ARGV[2] = ttl ms, ARGV[3] = restart delay ms (0: off),
+-- ARGV[4] = "1" to fence
+-- Returns 0 when the key is held, -N when the vote must not count for N
+-- more milliseconds, and otherwise 1 + the fencing counter (1 unfenced).
 local delay = tonumber(ARGV[3])
-local uptime = tonumber(string.match(redis.call("INFO", "server"), "uptime_in_seconds:(%d+)")) * 1000
-local born = tonumber(redis.pcall("GET", KEYS[2]))
-if born == nil then
-  redis.call("SET", KEYS[2], now)
-  born = now
+if delay > 0 then
+  redis.replicate_commands() -- Redis 3.2 and 4: allow writes after TIME; a no-op since 5
+  local t = redis.call("TIME")
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local uptime = tonumber(string.match(redis.call("INFO", "server"), "uptime_in_seconds:(%d+)")) * 1000
+  local born = tonumber(redis.pcall("GET", KEYS[2]))
+  if born == nil then
+    redis.call("SET", KEYS[2], now)
+    born = now
+  end
+  local wait = math.max(delay - (now - born), delay - uptime)
+  if wait > 0 then
+    return -wait
+  end
 end
-local wait = math.max(delay - (now - born), delay - uptime)
-if wait > 0 then
-  return -wait
+if not redis.call("SET", KEYS[1], ARGV[1], "NX", "PX", ARGV[2]) then
+  return 0
 end
-if redis.call("SET", KEYS[1], ARGV[1], "NX", "PX", ARGV[2]) then
-  return 1
+if ARGV[4] == "1" then
+  return 1 + (tonumber(redis.pcall("GET", KEYS[3])) or 0)
 end
-return 0
+return 1

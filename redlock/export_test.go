@@ -16,7 +16,7 @@ func EchoThroughLink(pool *redis.Pool, timeout time.Duration, callers int, conne
 	l := newLink(pool, timeout, &readers)
 	defer func() { l.close(); readers.Wait() }()
 	votes := make(chan vote, 1)
-	l.send(&call{cmd: "PING", votes: votes, read: func(any) error { return nil }})
+	l.send(&call{cmd: "PING", votes: votes, read: readAny})
 	if v := <-votes; v.err != nil {
 		return nil, v.err
 	}
@@ -31,10 +31,10 @@ func EchoThroughLink(pool *redis.Pool, timeout time.Duration, callers int, conne
 			votes := make(chan vote, 1)
 			want := fmt.Sprint(i)
 			var got string
-			c := &call{cmd: "ECHO", node: i, votes: votes, read: func(reply any) error {
+			c := &call{cmd: "ECHO", node: i, votes: votes, read: func(reply any) (int64, error) {
 				s, err := redis.String(reply, nil)
 				got = s
-				return err
+				return 0, err
 			}}
 			c.argv[0] = want
 			c.args = c.argv[:1]

@@ -66,11 +66,12 @@ type wire struct {
 type call struct {
 	cmd   string
 	args  []any
-	argv  [7]any // args' backing array
+	argv  [9]any // args' backing array
 	node  int
 	votes chan<- vote // nil: no one wants the answer
-	// read turns a reply into the vote: nil for yes.
-	read func(reply any) error
+	// read turns a reply into the vote: nil for yes, with the number the
+	// reply carried, if any (a fencing counter).
+	read func(reply any) (int64, error)
 	// src is the script's text when cmd is EVALSHA (args[0] its SHA1);
 	// resend asks for the request to be sent again, whole, should the
 	// master not know the script; link is the link it went over.
@@ -88,8 +89,9 @@ type call struct {
 // fails with the server's error, and its caller decides without that
 // master's vote.
 func (c *call) done(reply any, err error) {
+	var val int64
 	if err == nil {
-		err = c.read(reply)
+		val, err = c.read(reply)
 	} else if c.src != "" && c.link != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
 		l, again := c.link, c.resend
 		if again {
@@ -111,14 +113,14 @@ func (c *call) done(reply any, err error) {
 		}
 	}
 	if c.votes != nil {
-		c.votes <- vote{c.node, err}
+		c.votes <- vote{c.node, err, val}
 	}
 }
 
 // loads are the SCRIPT LOADs that open every connection.
 func loads() []*call {
 	out := make([]*call, 0, 3)
-	for _, src := range []string{releaseSrc, extendSrc, acquireSrc} {
+	for _, src := range []string{releaseSrc, extendSrc, acquireSrc, fenceSrc} {
 		c := &call{cmd: "SCRIPT", read: readAny}
 		c.argv[0], c.argv[1] = "LOAD", src
 		c.args = c.argv[:2]

@@ -13,6 +13,7 @@ type Lock struct {
 	key   string
 	value string
 	exp   time.Time
+	token uint64
 }
 
 // Key is the key as stored.
@@ -20,6 +21,10 @@ func (l *Lock) Key() string { return l.key }
 
 // Value is the random value this acquisition stored.
 func (l *Lock) Value() string { return l.value }
+
+// Token is the acquisition's fencing token (see WithFencing); 0 without
+// fencing.
+func (l *Lock) Token() uint64 { return l.token }
 
 // Expiration is the end of the validity window, with a monotonic reading.
 func (l *Lock) Expiration() time.Time { return l.exp }
@@ -65,7 +70,7 @@ func (l *Lock) Extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 	defer p.stop()
 	if p.decide() {
 		if exp := start.Add(ttl - drift); time.Now().Before(exp) {
-			return &Lock{c: c, key: l.key, value: l.value, exp: exp}, nil
+			return &Lock{c: c, key: l.key, value: l.value, exp: exp, token: l.token}, nil
 		}
 		return fail(core.ErrNoQuorum, core.ErrNoValidity, p.failures(c))
 	}

@@ -46,7 +46,7 @@ func TestDecide(t *testing.T) {
 				} else {
 					yes++
 				}
-				p.votes <- vote{i, err}
+				p.votes <- vote{i, err, 0}
 			}
 			got := p.decide()
 			name := fmt.Sprintf("N=%d yes=%0*b", n, n, mask)

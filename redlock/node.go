@@ -22,13 +22,17 @@ type node struct {
 // The requests. Each fills in a call; its read turns the reply into a vote.
 
 // acquire sets key to value for ttl unless the key exists. With a restart
-// delay, the master refuses to vote for a while after it lost its data (see
-// acquire.lua).
-func (n *node) acquire(c *call, key, value any, ttl, restartDelay int64) {
-	if restartDelay > 0 {
+// delay, the master refuses to vote for a while after it lost its data; with
+// fence, the yes carries 1 + the key's fencing counter (see acquire.lua).
+func (n *node) acquire(c *call, key, value, fenceKey any, ttl, restartDelay int64, fence bool) {
+	if restartDelay > 0 || fence {
+		flag := "0"
+		if fence {
+			flag = "1"
+		}
 		c.cmd, c.read, c.src = "EVALSHA", readAcquire, acquireSrc
-		c.argv = [...]any{acquireSHA, 2, key, MarkerKey, value, ttl, restartDelay}
-		c.args = c.argv[:7]
+		c.argv = [...]any{acquireSHA, 3, key, MarkerKey, fenceKey, value, ttl, restartDelay, flag}
+		c.args = c.argv[:9]
 		return
 	}
 	c.cmd, c.read = "SET", readSet
@@ -56,6 +60,14 @@ func (n *node) extend(c *call, key, value any, ttl int64) {
 	c.args = c.argv[:5]
 }
 
+// raise writes token back to key's fencing counter where key still holds
+// value (see fence.lua).
+func (n *node) raise(c *call, key, fenceKey, value any, token int64) {
+	c.cmd, c.read, c.src, c.resend = "EVALSHA", readCompare, fenceSrc, true
+	c.argv[0], c.argv[1], c.argv[2], c.argv[3], c.argv[4], c.argv[5] = fenceSHA, 2, key, fenceKey, value, token
+	c.args = c.argv[:6]
+}
+
 // announce publishes that key holding value was released, on the key's
 // released channel; no one waits for the answer.
 func (n *node) announce(key, value string) {
@@ -66,40 +78,40 @@ func (n *node) announce(key, value string) {
 }
 
 // readSet: OK means set, nil means the key exists.
-func readSet(reply any) error {
+func readSet(reply any) (int64, error) {
 	if reply == nil {
-		return core.ErrTaken
+		return 0, core.ErrTaken
 	}
-	return nil
+	return 0, nil
 }
 
-// readAcquire: 1 means set, 0 that the key exists, -N that the master's
-// vote counts again in N ms.
-func readAcquire(reply any) error {
+// readAcquire: 1 + the fencing counter means set, 0 that the key exists,
+// -N that the master's vote counts again in N ms.
+func readAcquire(reply any) (int64, error) {
 	n, err := redis.Int64(reply, nil)
 	switch {
 	case err != nil:
-		return err
+		return 0, err
 	case n == 0:
-		return core.ErrTaken
+		return 0, core.ErrTaken
 	case n < 0:
 		wait := time.Duration(-n) * time.Millisecond
-		return fmt.Errorf("%w: restarted or lost its data; its vote counts again in %v", core.ErrRejoining, wait)
+		return 0, fmt.Errorf("%w: restarted or lost its data; its vote counts again in %v", core.ErrRejoining, wait)
 	}
-	return nil
+	return n, nil
 }
 
 // readCompare reads a compare-and-act script's reply: 1 when it acted, 0
 // when the key is gone here or holds another value (NotHeldHere).
-func readCompare(reply any) error {
+func readCompare(reply any) (int64, error) {
 	n, err := redis.Int(reply, nil)
 	switch {
 	case err != nil:
-		return err
+		return 0, err
 	case n != 1:
-		return core.NotHeldHere
+		return 0, core.NotHeldHere
 	}
-	return nil
+	return 0, nil
 }
 
-func readAny(any) error { return nil }
+func readAny(any) (int64, error) { return 0, nil }

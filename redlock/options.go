@@ -28,6 +28,10 @@ const (
 // it as a key.
 const MarkerKey = "lock:__dataset_born__"
 
+// FenceKeyPrefix starts the key of every fencing counter (see
+// WithFencing): FenceKeyPrefix+key. Lock refuses keys that start with it.
+const FenceKeyPrefix = "lock:fence:"
+
 type options struct {
 	namespace   string
 	driftFactor float64
@@ -36,6 +40,7 @@ type options struct {
 	names       []string
 	// restartDelay > 0 turns on the restart protection.
 	restartDelay time.Duration
+	fencing      bool
 	// variant breaks the algorithm on purpose, for the safety suite only.
 	variant core.Variant
 }
@@ -92,6 +97,17 @@ func WithNodeTimeout(d time.Duration) Option { return func(o *options) { o.nodeT
 // masters that were just started or flushed grant nothing until d has
 // passed. Needs Redis 3.2 or later (the script calls TIME and INFO).
 func WithRestartDelay(d time.Duration) Option { return func(o *options) { o.restartDelay = d } }
+
+// WithFencing gives every acquisition a fencing token ([Lock.Token]),
+// strictly greater than every token given out before for the same key, by
+// any client that uses fencing on the same masters, for as long as the
+// masters keep their data. Each key gets a counter, FenceKeyPrefix+key,
+// which never expires. The acquiring script reads the counters along with
+// its SET; the client takes one more than the largest it read from the
+// masters that granted the lock, and writes it back to a quorum, guarded by
+// its value still holding the key, before Lock returns: one more round trip
+// per acquisition. Default off (tokens are 0).
+func WithFencing(on bool) Option { return func(o *options) { o.fencing = on } }
 
 // WithNodeNames names the masters (their addresses, say) in errors; names
 // are matched to pools by position. By default a master is named "pool[i]".

@@ -20,6 +20,7 @@ var (
 type vote struct {
 	node int
 	err  error
+	val  int64 // what a yes carried (a fencing counter)
 }
 
 // poll is one request sent to every master at once. The answers come back
@@ -30,6 +31,7 @@ type vote struct {
 type poll struct {
 	votes   chan vote
 	errs    []error // per node: errPending until it answers, then nil for yes
+	vals    []int64 // per node: what its yes carried
 	yes, no int
 	quorum  int
 	timer   *time.Timer
@@ -40,6 +42,7 @@ type poll struct {
 	// allocation with its requests (a request still on its way after the
 	// poll is done keeps it alive, which is why polls are not reused).
 	errsBuf  [inline]error
+	valsBuf  [inline]int64
 	callsBuf [inline]call
 }
 
@@ -74,9 +77,9 @@ func (c *Client) askThen(ctx context.Context, skip func(int) bool, build func(*c
 	}
 	var calls []call
 	if n <= inline {
-		p.errs, calls = p.errsBuf[:n], p.callsBuf[:n]
+		p.errs, p.vals, calls = p.errsBuf[:n], p.valsBuf[:n], p.callsBuf[:n]
 	} else {
-		p.errs, calls = make([]error, n), make([]call, n)
+		p.errs, p.vals, calls = make([]error, n), make([]int64, n), make([]call, n)
 	}
 	p.timer = timers.Get().(*time.Timer)
 	p.timer.Reset(p.timeout)
@@ -147,6 +150,9 @@ func (p *poll) next() {
 	var err error
 	select {
 	case v := <-p.votes:
+		if p.errs[v.node] == errPending && p.vals != nil {
+			p.vals[v.node] = v.val
+		}
 		p.record(v.node, v.err)
 		return
 	case <-expired:
@@ -185,6 +191,17 @@ func (p *poll) stop() {
 		timers.Put(p.timer)
 		p.timer = nil
 	}
+}
+
+// maxYes is the largest number that a yes carried (0 when none did).
+func (p *poll) maxYes() int64 {
+	var m int64
+	for i, err := range p.errs {
+		if err == nil && p.vals != nil {
+			m = max(m, p.vals[i])
+		}
+	}
+	return m
 }
 
 // firstYes is the first master that said yes, or -1.

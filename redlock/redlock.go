@@ -40,6 +40,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -173,6 +174,9 @@ func (c *Client) Lock(ctx context.Context, key string, ttl time.Duration) (*Lock
 	if key == MarkerKey {
 		return nil, core.Invalid("key", "%q is reserved for the restart protection", key)
 	}
+	if strings.HasPrefix(key, FenceKeyPrefix) {
+		return nil, core.Invalid("key", "%q: keys starting %q are reserved for fencing counters", key, FenceKeyPrefix)
+	}
 	if err := c.opts.checkTTL(ttl); err != nil {
 		return nil, err
 	}
@@ -205,22 +209,52 @@ func (c *Client) attempt(key string, ttl, drift time.Duration) core.Attempt[*Loc
 	// bounded by the node timeout anyway, and a SET still in flight when the
 	// outcome is decided must land (or fail) on its own, so that the lock is
 	// held, or released, on every master that can.
-	k, v, ms := any(key), any(value), ttl.Milliseconds()
-	p := c.ask(nil, nil, func(cl *call) { c.nodes[cl.node].acquire(cl, k, v, ms, c.opts.restartDelay.Milliseconds()) })
+	k, v, ms, fence := any(key), any(value), ttl.Milliseconds(), c.opts.fencing
+	var fk any
+	if fence {
+		fk = FenceKeyPrefix + key
+	}
+	p := c.ask(nil, nil, func(cl *call) {
+		c.nodes[cl.node].acquire(cl, k, v, fk, ms, c.opts.restartDelay.Milliseconds(), fence)
+	})
 	// The validity is measured after the answers, from before the requests.
 	var why error
+	var nodes []*core.NodeError
 	if p.decide() {
 		if c.opts.variant.LateStart {
 			start = time.Now()
 		}
-		if exp := start.Add(ttl - drift); time.Now().Before(exp) {
-			p.stop()
-			return core.Attempt[*Lock]{OK: true, Lock: &Lock{c: c, key: key, value: value, exp: exp}}
+		var token uint64
+		ok := true
+		if fence {
+			token, nodes, ok = c.fence(p, k, fk, v)
 		}
-		why = core.ErrNoValidity
+		if exp := start.Add(ttl - drift); ok && time.Now().Before(exp) {
+			p.stop()
+			return core.Attempt[*Lock]{OK: true, Lock: &Lock{c: c, key: key, value: value, exp: exp, token: token}}
+		}
+		if ok {
+			why = core.ErrNoValidity
+		}
 	}
 	c.releaseAfter(p, k, v)
-	return core.Attempt[*Lock]{Nodes: p.failures(c), Why: why}
+	return core.Attempt[*Lock]{Nodes: append(p.failures(c), nodes...), Why: why}
+}
+
+// fence gives out the token of an acquisition that a quorum granted: one
+// more than the largest counter the granting masters read along with their
+// SET, written back to a quorum while the key still holds value there.
+// False (with the masters' answers) when no quorum took it: the attempt
+// then fails, and no token is given out.
+func (c *Client) fence(p *poll, key, fenceKey, value any) (uint64, []*core.NodeError, bool) {
+	token := p.maxYes() // 1 + the largest counter
+	r := c.ask(nil, func(i int) bool { return p.errs[i] == core.ErrTaken },
+		func(cl *call) { c.nodes[cl.node].raise(cl, key, fenceKey, value, token) })
+	defer r.stop()
+	if r.decide() {
+		return uint64(token), nil, true
+	}
+	return 0, r.failures(c), false
 }
 
 // releaseAfter undoes a failed attempt: it deletes the key on every master

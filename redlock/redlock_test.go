@@ -53,7 +53,7 @@ func keys(t *testing.T, n int) []string {
 		ks, err := redis.Strings(m.Do(t.Context(), "KEYS", "*"))
 		require.NoError(t, err)
 		for _, k := range ks {
-			if k != redlock.MarkerKey {
+			if k != redlock.MarkerKey && !strings.HasPrefix(k, redlock.FenceKeyPrefix) { // kept by design
 				out = append(out, fmt.Sprintf("%d:%s", i, k))
 			}
 		}
@@ -76,7 +76,7 @@ func noKeys(t *testing.T, n int, msgAndArgs ...any) {
 // masters.
 func redisConfig(t testing.TB, n int, o conformance.Opts) *config.Config {
 	lo := config.DefaultLockOptions()
-	lo.RetryCount, lo.RetryDelay, lo.RetryJitter, lo.NodeTimeout = o.Retry, o.Delay, 0, testNodeTimeout
+	lo.RetryCount, lo.RetryDelay, lo.RetryJitter, lo.NodeTimeout, lo.Fencing = o.Retry, o.Delay, 0, testNodeTimeout, o.Fencing
 	cfg := &config.Config{Type: config.Redis, LockOptions: lo}
 	for _, m := range masters(t, n) {
 		host, port, _ := strings.Cut(m.Addr(), ":")

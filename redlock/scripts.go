@@ -14,6 +14,8 @@ var (
 	extendLua string
 	//go:embed acquire.lua
 	acquireLua string
+	//go:embed fence.lua
+	fenceLua string
 
 	// The scripts are run with EVALSHA, and loaded (SCRIPT LOAD) first
 	// thing on every new connection, ahead of any request, so a master has
@@ -24,10 +26,12 @@ var (
 	releaseSrc = code(releaseLua)
 	extendSrc  = code(extendLua)
 	acquireSrc = code(acquireLua)
+	fenceSrc   = code(fenceLua)
 
 	releaseSHA = sha(releaseSrc)
 	extendSHA  = sha(extendSrc)
 	acquireSHA = sha(acquireSrc)
+	fenceSHA   = sha(fenceSrc)
 )
 
 func sha(src string) string {

@@ -17,14 +17,20 @@ import (
 )
 
 // holderEnv holds a holderSpec as JSON when this test binary runs as a
-// holder process: it takes one lock, says "acquired <value>", waits for a
-// line on stdin, then tries Extend and Unlock and says what they returned.
+// holder process: it takes one lock, says "acquired <value> <before>
+// <token>", waits for a line on stdin, then writes to the fenced resource
+// (when the spec names one), tries Extend and Unlock, and says what each
+// returned.
 const holderEnv = "LOCK_FAULTS_HOLDER"
 
 type holderSpec struct {
-	Addrs []string      `json:"addrs"`
-	Key   string        `json:"key"`
-	TTL   time.Duration `json:"ttl"`
+	Addrs   []string      `json:"addrs"`
+	Key     string        `json:"key"`
+	TTL     time.Duration `json:"ttl"`
+	Fencing bool          `json:"fencing"`
+	// Resource, when set, is the key of a fenced resource on the first
+	// master that the holder writes to once told to go on (fencedWrite).
+	Resource string `json:"resource"`
 }
 
 func holderMain(raw string) int {
@@ -33,7 +39,8 @@ func holderMain(raw string) int {
 		fmt.Fprintln(os.Stderr, "holder: bad spec:", err)
 		return 2
 	}
-	c, err := redlock.New(newPools(spec.Addrs), redlock.WithRetryCount(0), redlock.WithNodeTimeout(250*time.Millisecond))
+	c, err := redlock.New(newPools(spec.Addrs), redlock.WithRetryCount(0), redlock.WithNodeTimeout(250*time.Millisecond),
+		redlock.WithFencing(spec.Fencing))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "holder:", err)
 		return 2
@@ -46,8 +53,14 @@ func holderMain(raw string) int {
 		fmt.Fprintln(os.Stderr, "holder:", err)
 		return 2
 	}
-	fmt.Printf("acquired %s %d\n", lk.Value(), before)
+	fmt.Printf("acquired %s %d %d\n", lk.Value(), before, lk.Token())
 	bufio.NewReader(os.Stdin).ReadString('\n') // until told to go on
+	if spec.Resource != "" {
+		accepted, err := fencedWrite(ctx, spec.Addrs[0], spec.Resource, lk.Token(), "paused holder")
+		fmt.Printf("write: accepted=%v err=%v\n", accepted, err)
+	} else {
+		fmt.Println("write: none")
+	}
 	_, err = lk.Extend(ctx, spec.TTL)
 	fmt.Printf("extend: %v\n", err)
 	fmt.Printf("unlock: %v\n", lk.Unlock(ctx))
@@ -62,6 +75,9 @@ type holder struct {
 	Value string
 	// Before is the holder's safety.Mono() just before it called Lock.
 	Before int64
+	Token  uint64
+	// Wrote is what the holder's write to the fenced resource returned.
+	Wrote string
 }
 
 // startHolder starts a holder process and waits until it holds the lock.
@@ -87,7 +103,7 @@ func startHolder(t *testing.T, spec holderSpec) *holder {
 	})
 	line := h.line(t)
 	var err2 error
-	_, err2 = fmt.Sscanf(line, "acquired %s %d", &h.Value, &h.Before)
+	_, err2 = fmt.Sscanf(line, "acquired %s %d %d", &h.Value, &h.Before, &h.Token)
 	require.NoError(t, err2, "holder said %q", line)
 	return h
 }
@@ -116,5 +132,6 @@ func (h *holder) goOn(t *testing.T) (extend, unlock string) {
 	t.Helper()
 	_, err := h.in.WriteString("go\n")
 	require.NoError(t, err)
+	h.Wrote = h.line(t)
 	return h.line(t), h.line(t)
 }

@@ -24,6 +24,7 @@ type Opts struct {
 	Namespace string
 	Retry     int           // retries after the first attempt; negative: forever
 	Delay     time.Duration // wait between attempts (no jitter)
+	Fencing   bool          // give out fencing tokens
 }
 
 // Backend describes the system under test.
@@ -40,6 +41,9 @@ type Backend struct {
 	Keys func(t *testing.T) []string
 	// Reset clears every master between tests (may be nil).
 	Reset func(t *testing.T)
+	// Separate: each Locker from New has keys of its own (memlock), rather
+	// than being another client of the same masters.
+	Separate bool
 }
 
 // Run runs the whole suite.
@@ -63,6 +67,7 @@ func Run(t *testing.T, b Backend) {
 		{"Quorum", testQuorum},
 		{"Contention", testContention},
 		{"Do", testDo},
+		{"Fencing", testFencing},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

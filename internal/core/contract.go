@@ -18,6 +18,13 @@ type Lock interface {
 	// under the clock assumptions of the algorithm, no other owner can hold
 	// the key. It carries a monotonic clock reading.
 	Expiration() time.Time
+	// Token is the acquisition's fencing token when fencing is on (0 when
+	// it is off): greater than every token given out before for the same
+	// key, by any client of the same masters, as long as the masters keep
+	// their data. Pass it to the protected resource, which should refuse a
+	// write that carries a smaller token than one it has seen. Extend keeps
+	// it.
+	Token() uint64
 	// Extend resets the key's time to live to ttl on a quorum and returns the
 	// lock with its new validity. It never deletes the key. It fails with
 	// ErrNotHeld when the lock has expired or is no longer ours, and with
