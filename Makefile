@@ -11,9 +11,11 @@ GO ?= go
 image:
 	bash scripts/redis-image.sh
 
-## test: all tests, with the race detector
+## test: all tests, with the race detector: the library's, then the
+## Prometheus collector's (prom/, a module of its own)
 test: image
 	$(GO) test -race -count=1 ./...
+	cd prom && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
 ## vet: go vet
 vet:

@@ -24,6 +24,10 @@ type Options struct {
 	// LockConfig selects and configures the backend; nil means in-memory
 	// with the defaults (retry 0, delay 100ms).
 	LockConfig *config.Config
+	// Observer, when set, is told what the Locker does (see Event): for
+	// metrics and logs, such as SlogObserver or the Prometheus collector
+	// in github.com/leverege/lock/prom.
+	Observer Observer
 }
 
 // Create returns the Locker that opts describe. A Redis Locker gets one
@@ -57,6 +61,7 @@ func Create(opts Options) (Locker, error) {
 			redlock.WithNodeTimeout(lo.NodeTimeout),
 			redlock.WithRestartDelay(lo.RestartDelay),
 			redlock.WithFencing(lo.Fencing),
+			redlock.WithObserver(opts.Observer),
 			redlock.WithNodeNames(names...),
 		)
 		if err != nil {
@@ -65,7 +70,7 @@ func Create(opts Options) (Locker, error) {
 		return Redis(c), nil
 	default: // config.InMemory; Validate allows nothing else
 		m, err := memlock.New(memlock.WithNamespace(ns), memlock.WithRetry(cfg.Retry), memlock.WithDelay(cfg.Delay),
-			memlock.WithFencing(cfg.LockOptions.Fencing))
+			memlock.WithFencing(cfg.LockOptions.Fencing), memlock.WithObserver(opts.Observer))
 		if err != nil {
 			return nil, err
 		}

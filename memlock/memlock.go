@@ -40,6 +40,7 @@ type options struct {
 	namespace string
 	retry     core.Retry
 	fencing   bool
+	observer  core.Observer
 	now       func() time.Time
 }
 
@@ -65,6 +66,11 @@ func WithDelay(d time.Duration) Option { return func(o *options) { o.retry.Delay
 // live as long as the Locker (one small entry per key ever locked). Default
 // off (tokens are 0).
 func WithFencing(on bool) Option { return func(o *options) { o.fencing = on } }
+
+// WithObserver has o told what the Locker does: every Lock, attempt, Extend
+// and Unlock (there are no masters, so no KindNode events). Default none,
+// at no cost.
+func WithObserver(o core.Observer) Option { return func(o2 *options) { o2.observer = o } }
 
 // WithClock replaces time.Now for deciding expiry (for tests). Retry waits
 // still use real timers.
@@ -120,9 +126,28 @@ func (m *Locker) Lock(ctx context.Context, key string, ttl time.Duration) (*Lock
 	}
 	defer done()
 	ttl = ttl.Truncate(time.Millisecond) // as Redis keeps it
-	return core.Run(ctx, m.opts.retry, key,
-		func(context.Context) core.Attempt[*Lock] { return m.attempt(key, ttl) },
+	obs := m.opts.observer
+	if obs == nil {
+		return core.Run(ctx, m.opts.retry, key,
+			func(context.Context) core.Attempt[*Lock] { return m.attempt(key, ttl) },
+			func(l *Lock) { m.drop(l) }, &m.line)
+	}
+	began, attempts := time.Now(), 0
+	l, err := core.Run(ctx, m.opts.retry, key,
+		func(context.Context) core.Attempt[*Lock] {
+			attempts++
+			at := time.Now()
+			a := m.attempt(key, ttl)
+			var aerr error
+			if !a.OK {
+				aerr = core.ErrNotAcquired
+			}
+			obs.Observe(core.Event{Kind: core.KindAttempt, Key: key, Err: aerr, Took: time.Since(at)})
+			return a
+		},
 		func(l *Lock) { m.drop(l) }, &m.line)
+	obs.Observe(core.Event{Kind: core.KindLock, Key: key, Err: err, Took: time.Since(began), Attempts: attempts})
+	return l, err
 }
 
 // LockNs is Lock on "<namespace>:<key>".
@@ -152,7 +177,11 @@ func (m *Locker) attempt(key string, ttl time.Duration) core.Attempt[*Lock] {
 		token = m.fences[key] + 1
 		m.fences[key] = token
 	}
-	return core.Attempt[*Lock]{OK: true, Lock: &Lock{m: m, key: key, value: value, exp: exp, token: token}}
+	var since time.Time
+	if m.opts.observer != nil {
+		since = time.Now()
+	}
+	return core.Attempt[*Lock]{OK: true, Lock: &Lock{m: m, key: key, value: value, exp: exp, token: token, since: since}}
 }
 
 // sweep drops expired entries once the map has doubled since the last
@@ -213,6 +242,7 @@ type Lock struct {
 	value string
 	exp   time.Time
 	token uint64
+	since time.Time // the acquisition, for the observer's hold time
 }
 
 // Token is the acquisition's fencing token (see WithFencing); 0 without
@@ -233,6 +263,17 @@ func (l *Lock) Expiration() time.Time { return l.exp }
 // lock's, and with ErrNoQuorum when ctx has already ended; a failed Extend
 // changes nothing.
 func (l *Lock) Extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
+	obs := l.m.opts.observer
+	if obs == nil {
+		return l.extend(ctx, ttl)
+	}
+	at := time.Now()
+	next, err := l.extend(ctx, ttl)
+	obs.Observe(core.Event{Kind: core.KindExtend, Key: l.key, Err: err, Took: time.Since(at)})
+	return next, err
+}
+
+func (l *Lock) extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 	m := l.m
 	if err := core.CheckTTL(ttl, 0); err != nil {
 		return nil, err
@@ -257,12 +298,23 @@ func (l *Lock) Extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 	}
 	exp := now.Add(ttl)
 	m.keys[l.key] = entry{value: l.value, exp: exp}
-	return &Lock{m: m, key: l.key, value: l.value, exp: exp, token: l.token}, nil
+	return &Lock{m: m, key: l.key, value: l.value, exp: exp, token: l.token, since: l.since}, nil
 }
 
 // Unlock deletes the key if it still holds this lock's value, and fails
 // with ErrNotHeld (touching nothing) when it does not or has expired.
 func (l *Lock) Unlock(context.Context) error {
+	obs := l.m.opts.observer
+	if obs == nil {
+		return l.unlock()
+	}
+	at := time.Now()
+	err := l.unlock()
+	obs.Observe(core.Event{Kind: core.KindUnlock, Key: l.key, Err: err, Took: time.Since(at), Held: at.Sub(l.since)})
+	return err
+}
+
+func (l *Lock) unlock() error {
 	m := l.m
 	exit, err := m.life.Enter()
 	if err != nil {

@@ -14,6 +14,7 @@ type Lock struct {
 	value string
 	exp   time.Time
 	token uint64
+	since time.Time // the acquisition's start, for the observer's hold time
 }
 
 // Key is the key as stored.
@@ -42,6 +43,17 @@ func (l *Lock) Expiration() time.Time { return l.exp }
 //
 // The masters that did renew the key keep it until the new ttl runs out.
 func (l *Lock) Extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
+	obs := l.c.opts.observer
+	if obs == nil {
+		return l.extend(ctx, ttl)
+	}
+	at := time.Now()
+	next, err := l.extend(ctx, ttl)
+	obs.Observe(core.Event{Kind: core.KindExtend, Key: l.key, Err: err, Took: time.Since(at)})
+	return next, err
+}
+
+func (l *Lock) extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 	c := l.c
 	if err := c.opts.checkTTL(ttl); err != nil {
 		return nil, err
@@ -66,11 +78,11 @@ func (l *Lock) Extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 		return fail(core.ErrNoQuorum, err, nil)
 	}
 	k, v, ms := any(l.key), any(l.value), ttl.Milliseconds()
-	p := c.ask(ctx, nil, func(cl *call) { c.nodes[cl.node].extend(cl, k, v, ms) })
+	p := c.ask(ctx, "extend", nil, func(cl *call) { c.nodes[cl.node].extend(cl, k, v, ms) })
 	defer p.stop()
 	if p.decide() {
 		if exp := start.Add(ttl - drift); time.Now().Before(exp) {
-			return &Lock{c: c, key: l.key, value: l.value, exp: exp, token: l.token}, nil
+			return &Lock{c: c, key: l.key, value: l.value, exp: exp, token: l.token, since: l.since}, nil
 		}
 		return fail(core.ErrNoQuorum, core.ErrNoValidity, p.failures(c))
 	}
@@ -90,6 +102,17 @@ func (l *Lock) Extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 // expired or was taken over); ErrNoQuorum when too few answered, in which
 // case what is left expires with its ttl.
 func (l *Lock) Unlock(ctx context.Context) error {
+	obs := l.c.opts.observer
+	if obs == nil {
+		return l.unlock()
+	}
+	at := time.Now()
+	err := l.unlock()
+	obs.Observe(core.Event{Kind: core.KindUnlock, Key: l.key, Err: err, Took: time.Since(at), Held: at.Sub(l.since)})
+	return err
+}
+
+func (l *Lock) unlock() error {
 	exit, err := l.c.life.Enter()
 	if err != nil {
 		return &core.Error{Op: "unlock", Key: l.key, Err: err}
@@ -135,5 +158,5 @@ func (l *Lock) release() (_ *poll, handed bool) {
 		handed = true
 		queued = func() { c.line.Released(l.key, l.value) }
 	}
-	return c.askThen(nil, nil, func(cl *call) { c.nodes[cl.node].release(cl, k, v) }, queued), handed
+	return c.askThen(nil, "release", nil, func(cl *call) { c.nodes[cl.node].release(cl, k, v) }, queued), handed
 }

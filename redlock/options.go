@@ -41,6 +41,7 @@ type options struct {
 	// restartDelay > 0 turns on the restart protection.
 	restartDelay time.Duration
 	fencing      bool
+	observer     core.Observer
 	// variant breaks the algorithm on purpose, for the safety suite only.
 	variant core.Variant
 }
@@ -108,6 +109,11 @@ func WithRestartDelay(d time.Duration) Option { return func(o *options) { o.rest
 // its value still holding the key, before Lock returns: one more round trip
 // per acquisition. Default off (tokens are 0).
 func WithFencing(on bool) Option { return func(o *options) { o.fencing = on } }
+
+// WithObserver has o told what the Client does: every Lock, attempt,
+// Extend and Unlock, and every master's answer with its latency (see
+// core.Event, re-exported as lock.Event). Default none, at no cost.
+func WithObserver(o core.Observer) Option { return func(o2 *options) { o2.observer = o } }
 
 // WithNodeNames names the masters (their addresses, say) in errors; names
 // are matched to pools by position. By default a master is named "pool[i]".

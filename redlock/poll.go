@@ -38,6 +38,12 @@ type poll struct {
 	timeout time.Duration
 	ctx     context.Context // when it ends, the answers still pending count as its error
 
+	// With an observer: every answer is reported as a KindNode event.
+	obs   core.Observer
+	op    string
+	start time.Time
+	c     *Client
+
 	// Room for the usual numbers of masters, so that a poll is one
 	// allocation with its requests (a request still on its way after the
 	// poll is done keeps it alive, which is why polls are not reused).
@@ -61,13 +67,13 @@ var timers = sync.Pool{New: func() any {
 // every master but those that skip (which may be nil) names. With a ctx,
 // its end cuts the wait short (the requests already written still run);
 // with nil only the node timeout does.
-func (c *Client) ask(ctx context.Context, skip func(int) bool, build func(*call)) *poll {
-	return c.askThen(ctx, skip, build, nil)
+func (c *Client) ask(ctx context.Context, op string, skip func(int) bool, build func(*call)) *poll {
+	return c.askThen(ctx, op, skip, build, nil)
 }
 
 // askThen is ask, calling queued (when not nil) once every request is
 // queued and before any is written.
-func (c *Client) askThen(ctx context.Context, skip func(int) bool, build func(*call), queued func()) *poll {
+func (c *Client) askThen(ctx context.Context, op string, skip func(int) bool, build func(*call), queued func()) *poll {
 	n := len(c.nodes)
 	p := &poll{
 		votes:   make(chan vote, n),
@@ -83,6 +89,9 @@ func (c *Client) askThen(ctx context.Context, skip func(int) bool, build func(*c
 	}
 	p.timer = timers.Get().(*time.Timer)
 	p.timer.Reset(p.timeout)
+	if c.opts.observer != nil {
+		p.obs, p.op, p.start, p.c = c.opts.observer, op, time.Now(), c
+	}
 	// Every request is queued first; the links this caller is to write for
 	// are written after one yield of the processor, which lets the callers
 	// that are ready to run queue theirs too, so that one write carries
@@ -133,6 +142,10 @@ func (p *poll) record(node int, err error) {
 		p.yes++
 	} else {
 		p.no++
+	}
+	if p.obs != nil && err != errSkipped {
+		p.obs.Observe(core.Event{Kind: core.KindNode, Node: node, Addr: p.c.nodes[node].name, Op: p.op,
+			Took: time.Since(p.start), Err: err})
 	}
 }
 

@@ -187,9 +187,28 @@ func (c *Client) Lock(ctx context.Context, key string, ttl time.Duration) (*Lock
 		return nil, &core.Error{Op: "lock", Key: key, Err: err}
 	}
 	defer done()
-	return core.Run(ctx, c.opts.retry, key,
-		func(context.Context) core.Attempt[*Lock] { return c.attempt(key, ttl, drift) },
+	obs := c.opts.observer
+	if obs == nil {
+		return core.Run(ctx, c.opts.retry, key,
+			func(context.Context) core.Attempt[*Lock] { return c.attempt(key, ttl, drift) },
+			func(l *Lock) { p, _ := l.release(); p.wait(); p.stop() }, &c.line)
+	}
+	began, attempts := time.Now(), 0
+	l, err := core.Run(ctx, c.opts.retry, key,
+		func(context.Context) core.Attempt[*Lock] {
+			attempts++
+			at := time.Now()
+			a := c.attempt(key, ttl, drift)
+			var aerr error
+			if !a.OK {
+				aerr = core.ErrNotAcquired
+			}
+			obs.Observe(core.Event{Kind: core.KindAttempt, Key: key, Err: aerr, Took: time.Since(at)})
+			return a
+		},
 		func(l *Lock) { p, _ := l.release(); p.wait(); p.stop() }, &c.line)
+	obs.Observe(core.Event{Kind: core.KindLock, Key: key, Err: err, Took: time.Since(began), Attempts: attempts})
+	return l, err
 }
 
 // LockNs is Lock on "<namespace>:<key>".
@@ -214,7 +233,7 @@ func (c *Client) attempt(key string, ttl, drift time.Duration) core.Attempt[*Loc
 	if fence {
 		fk = FenceKeyPrefix + key
 	}
-	p := c.ask(nil, nil, func(cl *call) {
+	p := c.ask(nil, "acquire", nil, func(cl *call) {
 		c.nodes[cl.node].acquire(cl, k, v, fk, ms, c.opts.restartDelay.Milliseconds(), fence)
 	})
 	// The validity is measured after the answers, from before the requests.
@@ -231,7 +250,7 @@ func (c *Client) attempt(key string, ttl, drift time.Duration) core.Attempt[*Loc
 		}
 		if exp := start.Add(ttl - drift); ok && time.Now().Before(exp) {
 			p.stop()
-			return core.Attempt[*Lock]{OK: true, Lock: &Lock{c: c, key: key, value: value, exp: exp, token: token}}
+			return core.Attempt[*Lock]{OK: true, Lock: &Lock{c: c, key: key, value: value, exp: exp, token: token, since: start}}
 		}
 		if ok {
 			why = core.ErrNoValidity
@@ -248,7 +267,7 @@ func (c *Client) attempt(key string, ttl, drift time.Duration) core.Attempt[*Loc
 // then fails, and no token is given out.
 func (c *Client) fence(p *poll, key, fenceKey, value any) (uint64, []*core.NodeError, bool) {
 	token := p.maxYes() // 1 + the largest counter
-	r := c.ask(nil, func(i int) bool { return p.errs[i] == core.ErrTaken },
+	r := c.ask(nil, "fence", func(i int) bool { return p.errs[i] == core.ErrTaken },
 		func(cl *call) { c.nodes[cl.node].raise(cl, key, fenceKey, value, token) })
 	defer r.stop()
 	if r.decide() {
@@ -267,7 +286,7 @@ func (c *Client) fence(p *poll, key, fenceKey, value any) (uint64, []*core.NodeE
 // or the error comes. Deletes to masters that did not answer are not
 // awaited: they land after their SET, if ever.
 func (c *Client) releaseAfter(p *poll, key, value any) {
-	r := c.ask(nil, func(i int) bool { return p.errs[i] == core.ErrTaken },
+	r := c.ask(nil, "release", func(i int) bool { return p.errs[i] == core.ErrTaken },
 		func(cl *call) { c.nodes[cl.node].release(cl, key, value) })
 	p.wait()
 	p.stop()

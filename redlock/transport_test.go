@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	lock "github.com/leverege/lock"
 	"github.com/leverege/lock/internal/core"
 	"github.com/leverege/lock/redlock"
 )
@@ -193,4 +195,40 @@ func infoField(t *testing.T, info, field string) int {
 	}
 	t.Fatalf("INFO has no %s", field)
 	return 0
+}
+
+// TestObserverNodes: with one master, every request is one KindNode event,
+// with the master's address and the request's name; a refused Lock shows
+// the master's "taken".
+func TestObserverNodes(t *testing.T) {
+	flush(t, 1)
+	m := masters(t, 1)[0]
+	var (
+		mu  sync.Mutex
+		ops []string
+	)
+	obs := lock.ObserverFunc(func(e lock.Event) {
+		if e.Kind != lock.KindNode {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		assert.Equal(t, m.Addr(), e.Addr)
+		outcome := "yes"
+		if e.Err != nil {
+			outcome = e.Err.Error()
+		}
+		ops = append(ops, e.Op+":"+outcome)
+	})
+	c := newClient(t, []string{m.Addr()}, redlock.WithObserver(obs), redlock.WithNodeNames(m.Addr()), redlock.WithRetryCount(0), redlock.WithFencing(true))
+	lk, err := c.Lock(t.Context(), "k", time.Second)
+	require.NoError(t, err)
+	_, err = c.Lock(t.Context(), "k", time.Second)
+	require.Error(t, err)
+	lk, err = lk.Extend(t.Context(), time.Second)
+	require.NoError(t, err)
+	require.NoError(t, lk.Unlock(t.Context()))
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{"acquire:yes", "fence:yes", "acquire:held by another owner", "extend:yes", "release:yes"}, ops)
 }

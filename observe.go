@@ -1,0 +1,72 @@
+package lock
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/leverege/lock/internal/core"
+)
+
+// Observer is told what a Locker does; see Options.Observer,
+// redlock.WithObserver and memlock.WithObserver. Observe must be quick and
+// must not block; it is called from many goroutines at once.
+type Observer = core.Observer
+
+// Event is one thing an Observer is told: its Kind says which, and which
+// fields are set.
+type Event = core.Event
+
+// Kind says what an Event reports.
+type Kind = core.Kind
+
+// The kinds of Event.
+const (
+	KindLock    = core.KindLock    // a Lock call ended: Err, Took (the wait), Attempts
+	KindAttempt = core.KindAttempt // one attempt of a Lock call ended: Err, Took
+	KindExtend  = core.KindExtend  // an Extend call ended: Err, Took
+	KindUnlock  = core.KindUnlock  // an Unlock call ended: Err, Took, Held
+	KindNode    = core.KindNode    // one master's answer: Node, Addr, Op, Took, Err
+)
+
+// ObserverFunc is an Observer made of a function.
+type ObserverFunc func(Event)
+
+// Observe calls f(e).
+func (f ObserverFunc) Observe(e Event) { f(e) }
+
+// SlogObserver logs every event to l: failed Locks, Extends and Unlocks,
+// and masters that failed to answer or are rejoining, at Warn; the rest at
+// Debug (so that a logger at Info logs only trouble).
+func SlogObserver(l *slog.Logger) Observer {
+	return ObserverFunc(func(e Event) {
+		level := slog.LevelDebug
+		attrs := []slog.Attr{slog.String("kind", e.Kind.String()), slog.Duration("took", e.Took)}
+		if e.Key != "" {
+			attrs = append(attrs, slog.String("key", e.Key))
+		}
+		switch e.Kind {
+		case KindLock:
+			attrs = append(attrs, slog.Int("attempts", e.Attempts))
+			if e.Err != nil {
+				level = slog.LevelWarn
+			}
+		case KindExtend, KindUnlock:
+			if e.Kind == KindUnlock {
+				attrs = append(attrs, slog.Duration("held", e.Held))
+			}
+			if e.Err != nil {
+				level = slog.LevelWarn
+			}
+		case KindNode:
+			attrs = append(attrs, slog.Int("node", e.Node), slog.String("addr", e.Addr), slog.String("op", e.Op))
+			if errors.Is(e.Err, ErrUnreachable) || errors.Is(e.Err, ErrRejoining) {
+				level = slog.LevelWarn
+			}
+		}
+		if e.Err != nil {
+			attrs = append(attrs, slog.String("err", e.Err.Error()))
+		}
+		l.LogAttrs(context.Background(), level, "lock "+e.Kind.String(), attrs...)
+	})
+}

@@ -1,0 +1,150 @@
+// Package prom exports what a lock.Locker does as Prometheus metrics. It is
+// a module of its own, so that the lock library does not depend on
+// Prometheus.
+//
+//	c := prom.New()
+//	prometheus.MustRegister(c)
+//	locker, err := lock.Create(lock.Options{LockConfig: cfg, Observer: c})
+//
+// Metrics (all prefixed lock_):
+//
+//	lock_acquisitions_total{result}            Lock calls: acquired, not_acquired, destroyed, invalid
+//	lock_attempts_total{result}                attempts within them: acquired, failed
+//	lock_wait_seconds                          histogram: from calling Lock to its result
+//	lock_hold_seconds                          histogram: from acquiring to Unlock
+//	lock_extends_total{result}                 Extend calls: ok, not_held, no_quorum, destroyed, invalid
+//	lock_unlocks_total{result}                 Unlock calls: ok, not_held, no_quorum, destroyed
+//	lock_master_request_duration_seconds{master,op}  histogram: one master's answer to one request
+//	lock_master_answers_total{master,op,answer}      yes, taken, not_held, unreachable, rejoining, error
+//	lock_master_restarts_detected_total{master}      answers "rejoining": the master restarted or lost its data
+//
+// Keys are not labels (there may be many); masters are, by address.
+package prom
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	lock "github.com/leverege/lock"
+)
+
+// Collector is a lock.Observer and a prometheus.Collector.
+type Collector struct {
+	acquisitions *prometheus.CounterVec
+	attempts     *prometheus.CounterVec
+	wait         prometheus.Histogram
+	hold         prometheus.Histogram
+	extends      *prometheus.CounterVec
+	unlocks      *prometheus.CounterVec
+	requests     *prometheus.HistogramVec
+	answers      *prometheus.CounterVec
+	restarts     *prometheus.CounterVec
+}
+
+// New returns a Collector; register it, and pass it as the Locker's
+// Observer.
+func New() *Collector {
+	secs := prometheus.ExponentialBuckets(0.0001, 4, 10) // 100µs to about 26s
+	return &Collector{
+		acquisitions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lock_acquisitions_total",
+			Help: "Lock calls, by result."}, []string{"result"}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lock_attempts_total",
+			Help: "Attempts made by Lock calls, by result."}, []string{"result"}),
+		wait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "lock_wait_seconds",
+			Help: "Time from calling Lock to its result.", Buckets: secs}),
+		hold: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "lock_hold_seconds",
+			Help: "Time from acquiring a lock to unlocking it.", Buckets: secs}),
+		extends: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lock_extends_total",
+			Help: "Extend calls, by result."}, []string{"result"}),
+		unlocks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lock_unlocks_total",
+			Help: "Unlock calls, by result."}, []string{"result"}),
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "lock_master_request_duration_seconds",
+			Help: "Time for one master to answer one request.", Buckets: secs}, []string{"master", "op"}),
+		answers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lock_master_answers_total",
+			Help: "Masters' answers to requests, by answer."}, []string{"master", "op", "answer"}),
+		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lock_master_restarts_detected_total",
+			Help: "Answers from a master that restarted or lost its data less than the restart delay ago."}, []string{"master"}),
+	}
+}
+
+func (c *Collector) all() []prometheus.Collector {
+	return []prometheus.Collector{c.acquisitions, c.attempts, c.wait, c.hold, c.extends, c.unlocks, c.requests, c.answers, c.restarts}
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, m := range c.all() {
+		m.Describe(ch)
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	for _, m := range c.all() {
+		m.Collect(ch)
+	}
+}
+
+// Observe implements lock.Observer.
+func (c *Collector) Observe(e lock.Event) {
+	switch e.Kind {
+	case lock.KindLock:
+		c.acquisitions.WithLabelValues(result(e.Err, "acquired")).Inc()
+		c.wait.Observe(e.Took.Seconds())
+	case lock.KindAttempt:
+		r := "acquired"
+		if e.Err != nil {
+			r = "failed"
+		}
+		c.attempts.WithLabelValues(r).Inc()
+	case lock.KindExtend:
+		c.extends.WithLabelValues(result(e.Err, "ok")).Inc()
+	case lock.KindUnlock:
+		c.unlocks.WithLabelValues(result(e.Err, "ok")).Inc()
+		if e.Err == nil {
+			c.hold.Observe(e.Held.Seconds())
+		}
+	case lock.KindNode:
+		c.requests.WithLabelValues(e.Addr, e.Op).Observe(e.Took.Seconds())
+		a := answer(e.Err)
+		c.answers.WithLabelValues(e.Addr, e.Op, a).Inc()
+		if a == "rejoining" {
+			c.restarts.WithLabelValues(e.Addr).Inc()
+		}
+	}
+}
+
+func result(err error, ok string) string {
+	switch {
+	case err == nil:
+		return ok
+	case errors.Is(err, lock.ErrDestroyed):
+		return "destroyed"
+	case errors.Is(err, lock.ErrInvalidArgument):
+		return "invalid"
+	case errors.Is(err, lock.ErrNotAcquired):
+		return "not_acquired"
+	case errors.Is(err, lock.ErrNotHeld):
+		return "not_held"
+	case errors.Is(err, lock.ErrNoQuorum):
+		return "no_quorum"
+	}
+	return "error"
+}
+
+func answer(err error) string {
+	switch {
+	case err == nil:
+		return "yes"
+	case errors.Is(err, lock.ErrTaken):
+		return "taken"
+	case errors.Is(err, lock.ErrNotHeld): // NotHeldHere
+		return "not_held"
+	case errors.Is(err, lock.ErrRejoining):
+		return "rejoining"
+	case errors.Is(err, lock.ErrUnreachable):
+		return "unreachable"
+	}
+	return "error"
+}
