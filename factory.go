@@ -122,18 +122,19 @@ func newPool(c config.Connection, timeout time.Duration) *redis.Pool {
 // Redis presents a redlock.Client, built with your own pools, as a Locker,
 // for Do and for code written against Locker. Destroy destroys the Client.
 func Redis(c *redlock.Client) Locker {
-	return locker[*redlock.Lock]{c.Lock, c.LockNs, c.Destroy}
+	return locker[*redlock.Lock]{c.Lock, c.LockNs, c.LockAll, c.Destroy}
 }
 
 // InMemory presents a memlock.Locker as a Locker.
 func InMemory(m *memlock.Locker) Locker {
-	return locker[*memlock.Lock]{m.Lock, m.LockNs, m.Destroy}
+	return locker[*memlock.Lock]{m.Lock, m.LockNs, m.LockAll, m.Destroy}
 }
 
 // backendLock is what each backend's lock type offers; it differs from Lock
 // only in that Extend returns the backend's own type.
 type backendLock[L any] interface {
 	Key() string
+	Keys() []string
 	Value() string
 	Expiration() time.Time
 	Token() uint64
@@ -144,7 +145,12 @@ type backendLock[L any] interface {
 // locker presents a backend as a Locker.
 type locker[L backendLock[L]] struct {
 	lock, lockNs func(context.Context, string, time.Duration) (L, error)
+	lockAll      func(context.Context, []string, time.Duration) (L, error)
 	destroy      func() error
+}
+
+func (b locker[L]) LockAll(ctx context.Context, keys []string, ttl time.Duration) (Lock, error) {
+	return wrap(b.lockAll(ctx, keys, ttl))
 }
 
 func (b locker[L]) Lock(ctx context.Context, key string, ttl time.Duration) (Lock, error) {
@@ -169,6 +175,7 @@ func wrap[L backendLock[L]](l L, err error) (Lock, error) {
 }
 
 func (h handle[L]) Key() string                      { return h.l.Key() }
+func (h handle[L]) Keys() []string                   { return h.l.Keys() }
 func (h handle[L]) Value() string                    { return h.l.Value() }
 func (h handle[L]) Expiration() time.Time            { return h.l.Expiration() }
 func (h handle[L]) Token() uint64                    { return h.l.Token() }

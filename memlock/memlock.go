@@ -11,6 +11,8 @@ package memlock
 import (
 	"context"
 	"crypto/rand"
+	"iter"
+	"slices"
 	"sync"
 	"time"
 
@@ -117,6 +119,27 @@ func (m *Locker) Lock(ctx context.Context, key string, ttl time.Duration) (*Lock
 	if err := core.CheckKey(key); err != nil {
 		return nil, err
 	}
+	return m.lock(ctx, key, nil, ttl)
+}
+
+// LockAll acquires every key in keys, or none, for ttl; Extend and Unlock
+// act on all of them, and the lock's Key is keys[0]. keys must not be empty
+// nor hold a key twice; with fencing on, LockAll is refused (tokens are for
+// single keys), as in package redlock.
+func (m *Locker) LockAll(ctx context.Context, keys []string, ttl time.Duration) (*Lock, error) {
+	if err := core.CheckKeys(keys); err != nil {
+		return nil, err
+	}
+	if len(keys) == 1 {
+		return m.lock(ctx, keys[0], nil, ttl)
+	}
+	if m.opts.fencing {
+		return nil, core.Invalid("keys", "fencing tokens are given for single keys; lock one key, or turn fencing off")
+	}
+	return m.lock(ctx, keys[0], slices.Clone(keys), ttl)
+}
+
+func (m *Locker) lock(ctx context.Context, key string, keys []string, ttl time.Duration) (*Lock, error) {
 	if err := core.CheckTTL(ttl, 0); err != nil {
 		return nil, err
 	}
@@ -126,18 +149,22 @@ func (m *Locker) Lock(ctx context.Context, key string, ttl time.Duration) (*Lock
 	}
 	defer done()
 	ttl = ttl.Truncate(time.Millisecond) // as Redis keeps it
+	line := &m.line
+	if keys != nil {
+		line = nil // a line is per key; a set of keys retries on its schedule
+	}
 	obs := m.opts.observer
 	if obs == nil {
 		return core.Run(ctx, m.opts.retry, key,
-			func(context.Context) core.Attempt[*Lock] { return m.attempt(key, ttl) },
-			func(l *Lock) { m.drop(l) }, &m.line)
+			func(context.Context) core.Attempt[*Lock] { return m.attempt(key, keys, ttl) },
+			func(l *Lock) { m.drop(l) }, line)
 	}
 	began, attempts := time.Now(), 0
 	l, err := core.Run(ctx, m.opts.retry, key,
 		func(context.Context) core.Attempt[*Lock] {
 			attempts++
 			at := time.Now()
-			a := m.attempt(key, ttl)
+			a := m.attempt(key, keys, ttl)
 			var aerr error
 			if !a.OK {
 				aerr = core.ErrNotAcquired
@@ -145,7 +172,7 @@ func (m *Locker) Lock(ctx context.Context, key string, ttl time.Duration) (*Lock
 			obs.Observe(core.Event{Kind: core.KindAttempt, Key: key, Err: aerr, Took: time.Since(at)})
 			return a
 		},
-		func(l *Lock) { m.drop(l) }, &m.line)
+		func(l *Lock) { m.drop(l) }, line)
 	obs.Observe(core.Event{Kind: core.KindLock, Key: key, Err: err, Took: time.Since(began), Attempts: attempts})
 	return l, err
 }
@@ -158,7 +185,7 @@ func (m *Locker) LockNs(ctx context.Context, key string, ttl time.Duration) (*Lo
 	return m.Lock(ctx, core.Namespaced(m.opts.namespace, key), ttl)
 }
 
-func (m *Locker) attempt(key string, ttl time.Duration) core.Attempt[*Lock] {
+func (m *Locker) attempt(key string, keys []string, ttl time.Duration) core.Attempt[*Lock] {
 	value := rand.Text()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -166,8 +193,16 @@ func (m *Locker) attempt(key string, ttl time.Duration) core.Attempt[*Lock] {
 	if e, ok := m.keys[key]; ok && now.Before(e.exp) {
 		return core.Attempt[*Lock]{Nodes: []*core.NodeError{{Node: 0, Addr: addr, Err: core.ErrTaken}}}
 	}
+	for _, k := range keys {
+		if e, ok := m.keys[k]; ok && now.Before(e.exp) {
+			return core.Attempt[*Lock]{Nodes: []*core.NodeError{{Node: 0, Addr: addr, Err: core.ErrTaken}}}
+		}
+	}
 	exp := now.Add(ttl)
 	m.keys[key] = entry{value: value, exp: exp}
+	for _, k := range keys {
+		m.keys[k] = entry{value: value, exp: exp}
+	}
 	m.sweep(now)
 	var token uint64
 	if m.opts.fencing {
@@ -181,7 +216,7 @@ func (m *Locker) attempt(key string, ttl time.Duration) core.Attempt[*Lock] {
 	if m.opts.observer != nil {
 		since = time.Now()
 	}
-	return core.Attempt[*Lock]{OK: true, Lock: &Lock{m: m, key: key, value: value, exp: exp, token: token, since: since}}
+	return core.Attempt[*Lock]{OK: true, Lock: &Lock{m: m, key: key, keys: keys, value: value, exp: exp, token: token, since: since}}
 }
 
 // sweep drops expired entries once the map has doubled since the last
@@ -213,13 +248,27 @@ func (m *Locker) held(key, value string, now time.Time) bool {
 	return true
 }
 
-// drop deletes l's key if it still holds l's value.
+// drop deletes l's keys that still hold l's value.
 func (m *Locker) drop(l *Lock) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.held(l.key, l.value, m.opts.now()) {
-		delete(m.keys, l.key)
+	now := m.opts.now()
+	for k := range l.each() {
+		if m.held(k, l.value, now) {
+			delete(m.keys, k)
+		}
 	}
+}
+
+// heldAll reports whether every key of l holds its value at now. m.mu
+// must be held.
+func (m *Locker) heldAll(l *Lock, now time.Time) bool {
+	for k := range l.each() {
+		if !m.held(k, l.value, now) {
+			return false
+		}
+	}
+	return true
 }
 
 // Destroy interrupts calls in flight (they fail with ErrDestroyed), waits
@@ -243,6 +292,30 @@ type Lock struct {
 	exp   time.Time
 	token uint64
 	since time.Time // the acquisition, for the observer's hold time
+	keys  []string  // of a lock on several keys (LockAll); nil for one key
+}
+
+// Keys is the lock's keys: Key alone, or all that LockAll locked.
+func (l *Lock) Keys() []string {
+	if l.keys == nil {
+		return []string{l.key}
+	}
+	return slices.Clone(l.keys)
+}
+
+// each yields the lock's keys.
+func (l *Lock) each() iter.Seq[string] {
+	return func(yield func(string) bool) {
+		if l.keys == nil {
+			yield(l.key)
+			return
+		}
+		for _, k := range l.keys {
+			if !yield(k) {
+				return
+			}
+		}
+	}
 }
 
 // Token is the acquisition's fencing token (see WithFencing); 0 without
@@ -293,12 +366,14 @@ func (l *Lock) extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 	if err := core.CtxErr(ctx); err != nil {
 		return nil, &core.Error{Op: "extend", Key: l.key, Attempts: 1, Err: core.ErrNoQuorum, Cause: err}
 	}
-	if !m.held(l.key, l.value, now) {
+	if !m.heldAll(l, now) {
 		return nil, m.notHeld("extend", l.key)
 	}
 	exp := now.Add(ttl)
-	m.keys[l.key] = entry{value: l.value, exp: exp}
-	return &Lock{m: m, key: l.key, value: l.value, exp: exp, token: l.token, since: l.since}, nil
+	for k := range l.each() {
+		m.keys[k] = entry{value: l.value, exp: exp}
+	}
+	return &Lock{m: m, key: l.key, keys: l.keys, value: l.value, exp: exp, token: l.token, since: l.since}, nil
 }
 
 // Unlock deletes the key if it still holds this lock's value, and fails
@@ -323,11 +398,19 @@ func (l *Lock) unlock() error {
 	defer exit()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !m.held(l.key, l.value, m.opts.now()) {
+	now := m.opts.now()
+	all := m.heldAll(l, now)
+	for k := range l.each() { // as in Redis: what still holds the value goes
+		if m.held(k, l.value, now) {
+			delete(m.keys, k)
+		}
+	}
+	if !all {
 		return m.notHeld("unlock", l.key)
 	}
-	delete(m.keys, l.key)
-	m.line.Released(l.key, l.value)
+	for k := range l.each() {
+		m.line.Released(k, l.value)
+	}
 	return nil
 }
 

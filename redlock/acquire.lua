@@ -1,4 +1,5 @@
--- SET NX PX, with two options.
+-- SET NX PX, on one key or on a set of keys (all or none), with two
+-- options.
 --
 -- Restart protection (ARGV[3] > 0): unless this master restarted, or lost
 -- its data, less than the restart delay ago: then its vote must not count,
@@ -13,20 +14,23 @@
 -- the same step as the SET, so that the client can give out a token above
 -- every token given out before (see fence.lua).
 --
--- KEYS[1] = lock key, KEYS[2] = marker key, KEYS[3] = fencing counter key
+-- KEYS = the lock's keys (one, or several: all are set or none), then the
+-- marker key and the fencing counter key (of the first lock key)
 -- ARGV[1] = value, ARGV[2] = ttl ms, ARGV[3] = restart delay ms (0: off),
 -- ARGV[4] = "1" to fence
--- Returns 0 when the key is held, -N when the vote must not count for N
+-- Returns 0 when a key is held, -N when the vote must not count for N
 -- more milliseconds, and otherwise 1 + the fencing counter (1 unfenced).
+local n = #KEYS - 2
+local marker, counter = KEYS[n + 1], KEYS[n + 2]
 local delay = tonumber(ARGV[3])
 if delay > 0 then
   redis.replicate_commands() -- Redis 3.2 and 4: allow writes after TIME; a no-op since 5
   local t = redis.call("TIME")
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   local uptime = tonumber(string.match(redis.call("INFO", "server"), "uptime_in_seconds:(%d+)")) * 1000
-  local born = tonumber(redis.pcall("GET", KEYS[2]))
+  local born = tonumber(redis.pcall("GET", marker))
   if born == nil then
-    redis.call("SET", KEYS[2], now)
+    redis.call("SET", marker, now)
     born = now
   end
   local wait = math.max(delay - (now - born), delay - uptime)
@@ -34,10 +38,15 @@ if delay > 0 then
     return -wait
   end
 end
-if not redis.call("SET", KEYS[1], ARGV[1], "NX", "PX", ARGV[2]) then
-  return 0
+for i = 1, n do
+  if redis.call("EXISTS", KEYS[i]) == 1 then
+    return 0
+  end
+end
+for i = 1, n do
+  redis.call("SET", KEYS[i], ARGV[1], "PX", ARGV[2])
 end
 if ARGV[4] == "1" then
-  return 1 + (tonumber(redis.pcall("GET", KEYS[3])) or 0)
+  return 1 + (tonumber(redis.pcall("GET", counter)) or 0)
 end
 return 1

@@ -95,7 +95,7 @@ func (c *call) done(reply any, err error) {
 	} else if c.src != "" && c.link != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
 		l, again := c.link, c.resend
 		if again {
-			c.cmd, c.argv[0], c.src = "EVAL", c.src, ""
+			c.cmd, c.args[0], c.src = "EVAL", c.src, ""
 		}
 		// Not from the reader, which must not block on a write.
 		l.readers.Add(1)

@@ -2,6 +2,7 @@ package redlock
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/leverege/lock/internal/core"
@@ -15,6 +16,18 @@ type Lock struct {
 	exp   time.Time
 	token uint64
 	since time.Time // the acquisition's start, for the observer's hold time
+	// keys and many (the same, as request arguments) are the keys of a lock
+	// on several keys (LockAll); nil for one key.
+	keys []string
+	many []any
+}
+
+// Keys is the lock's keys: Key alone, or all that LockAll locked.
+func (l *Lock) Keys() []string {
+	if l.keys == nil {
+		return []string{l.key}
+	}
+	return slices.Clone(l.keys)
 }
 
 // Key is the key as stored.
@@ -78,11 +91,11 @@ func (l *Lock) extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 		return fail(core.ErrNoQuorum, err, nil)
 	}
 	k, v, ms := any(l.key), any(l.value), ttl.Milliseconds()
-	p := c.ask(ctx, "extend", nil, func(cl *call) { c.nodes[cl.node].extend(cl, k, v, ms) })
+	p := c.ask(ctx, "extend", nil, func(cl *call) { c.nodes[cl.node].extend(cl, k, l.many, v, ms) })
 	defer p.stop()
 	if p.decide() {
 		if exp := start.Add(ttl - drift); time.Now().Before(exp) {
-			return &Lock{c: c, key: l.key, value: l.value, exp: exp, token: l.token, since: l.since}, nil
+			return &Lock{c: c, key: l.key, value: l.value, exp: exp, token: l.token, since: l.since, keys: l.keys, many: l.many}, nil
 		}
 		return fail(core.ErrNoQuorum, core.ErrNoValidity, p.failures(c))
 	}
@@ -127,10 +140,17 @@ func (l *Lock) unlock() error {
 			// it wakes find a quorum free, by a master that did. This
 			// process's waiters, who had a streak, give the others a head
 			// start of two of these round trips.
-			if !l.c.opts.variant.Silent {
-				l.c.announce(p.firstYes(), l.key, l.value)
+			d := 2 * time.Since(start)
+			for i := 0; i == 0 || i < len(l.keys); i++ {
+				key := l.key
+				if l.keys != nil {
+					key = l.keys[i]
+				}
+				if !l.c.opts.variant.Silent {
+					l.c.announce(p.firstYes(), key, l.value)
+				}
+				l.c.line.Yield(key, l.value, d)
 			}
-			l.c.line.Yield(l.key, l.value, 2*time.Since(start))
 		}
 		return nil
 	}
@@ -154,9 +174,9 @@ func (l *Lock) unlock() error {
 func (l *Lock) release() (_ *poll, handed bool) {
 	c, k, v := l.c, any(l.key), any(l.value)
 	var queued func()
-	if c.line.HandOver(l.key) {
+	if l.many == nil && c.line.HandOver(l.key) {
 		handed = true
 		queued = func() { c.line.Released(l.key, l.value) }
 	}
-	return c.askThen(nil, "release", nil, func(cl *call) { c.nodes[cl.node].release(cl, k, v) }, queued), handed
+	return c.askThen(nil, "release", nil, func(cl *call) { c.nodes[cl.node].release(cl, k, l.many, v) }, queued), handed
 }

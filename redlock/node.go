@@ -24,15 +24,23 @@ type node struct {
 // acquire sets key to value for ttl unless the key exists. With a restart
 // delay, the master refuses to vote for a while after it lost its data; with
 // fence, the yes carries 1 + the key's fencing counter (see acquire.lua).
-func (n *node) acquire(c *call, key, value, fenceKey any, ttl, restartDelay int64, fence bool) {
-	if restartDelay > 0 || fence {
+//
+// many, when not nil, are the keys of a lock on several keys (key is then
+// the first); all of them are set, or none.
+func (n *node) acquire(c *call, key any, many []any, value, fenceKey any, ttl, restartDelay int64, fence bool) {
+	if restartDelay > 0 || fence || many != nil {
 		flag := "0"
 		if fence {
 			flag = "1"
 		}
 		c.cmd, c.read, c.src = "EVALSHA", readAcquire, acquireSrc
-		c.argv = [...]any{acquireSHA, 3, key, MarkerKey, fenceKey, value, ttl, restartDelay, flag}
-		c.args = c.argv[:9]
+		if many == nil {
+			c.argv = [...]any{acquireSHA, 3, key, MarkerKey, fenceKey, value, ttl, restartDelay, flag}
+			c.args = c.argv[:9]
+			return
+		}
+		c.args = append(append(append(make([]any, 0, len(many)+8), acquireSHA, len(many)+2), many...),
+			MarkerKey, fenceKey, value, ttl, restartDelay, flag)
 		return
 	}
 	c.cmd, c.read = "SET", readSet
@@ -40,22 +48,35 @@ func (n *node) acquire(c *call, key, value, fenceKey any, ttl, restartDelay int6
 	c.args = c.argv[:5]
 }
 
-// release deletes key where it holds value.
-func (n *node) release(c *call, key, value any) {
+// release deletes key (or the keys in many) where it holds value.
+func (n *node) release(c *call, key any, many []any, value any) {
 	if n.plainDel {
 		c.cmd, c.read = "DEL", readAny
+		if many != nil {
+			c.args = many
+			return
+		}
 		c.argv[0] = key
 		c.args = c.argv[:1]
 		return
 	}
 	c.cmd, c.read, c.src, c.resend = "EVALSHA", readCompare, releaseSrc, true
+	if many != nil {
+		c.args = append(append(append(make([]any, 0, len(many)+3), releaseSHA, len(many)), many...), value)
+		return
+	}
 	c.argv[0], c.argv[1], c.argv[2], c.argv[3] = releaseSHA, 1, key, value
 	c.args = c.argv[:4]
 }
 
-// extend resets key's ttl where it holds value.
-func (n *node) extend(c *call, key, value any, ttl int64) {
+// extend resets the ttl of key (or of all the keys in many, or of none)
+// where it holds value.
+func (n *node) extend(c *call, key any, many []any, value any, ttl int64) {
 	c.cmd, c.read, c.src, c.resend = "EVALSHA", readCompare, extendSrc, true
+	if many != nil {
+		c.args = append(append(append(make([]any, 0, len(many)+4), extendSHA, len(many)), many...), value, ttl)
+		return
+	}
 	c.argv[0], c.argv[1], c.argv[2], c.argv[3], c.argv[4] = extendSHA, 1, key, value, ttl
 	c.args = c.argv[:5]
 }

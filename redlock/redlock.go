@@ -40,6 +40,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -156,6 +157,18 @@ func New(pools []*redis.Pool, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
+// boxed returns keys as request arguments, or nil for fewer than two.
+func boxed(keys []string) []any {
+	if len(keys) < 2 {
+		return nil
+	}
+	out := make([]any, len(keys))
+	for i, k := range keys {
+		out[i] = k
+	}
+	return out
+}
+
 // linger keeps the subscription to a key's releases that long after the
 // last caller of this process stopped waiting for it.
 const linger = 2 * time.Second
@@ -168,15 +181,53 @@ func (c *Client) Quorum() int { return c.quorum }
 // allowance (round(driftFactor*ttl) + 2ms). When ctx ends first the error
 // matches both ErrNotAcquired and ctx's error.
 func (c *Client) Lock(ctx context.Context, key string, ttl time.Duration) (*Lock, error) {
-	if err := core.CheckKey(key); err != nil {
+	if err := c.checkKey(key); err != nil {
 		return nil, err
 	}
+	return c.lock(ctx, key, nil, ttl)
+}
+
+// LockAll acquires every key in keys, or none, for ttl: on each master all
+// the keys are set in one script, or none is, and the lock is held when a
+// quorum of masters set them all. Extend and Unlock act on all of them. The
+// lock's Key is keys[0]. keys must not be empty nor hold a key twice;
+// fencing tokens are for single keys, so LockAll refuses to run with
+// fencing on. Waiters for a set of keys are not woken by releases: they
+// retry on their schedule.
+func (c *Client) LockAll(ctx context.Context, keys []string, ttl time.Duration) (*Lock, error) {
+	if err := core.CheckKeys(keys); err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		if err := c.checkKey(k); err != nil {
+			return nil, err
+		}
+	}
+	if len(keys) == 1 {
+		return c.lock(ctx, keys[0], nil, ttl)
+	}
+	if c.opts.fencing {
+		return nil, core.Invalid("keys", "fencing tokens are given for single keys; lock one key, or turn fencing off")
+	}
+	return c.lock(ctx, keys[0], slices.Clone(keys), ttl)
+}
+
+// checkKey refuses an empty key and the keys the library keeps for itself.
+func (c *Client) checkKey(key string) error {
+	if err := core.CheckKey(key); err != nil {
+		return err
+	}
 	if key == MarkerKey {
-		return nil, core.Invalid("key", "%q is reserved for the restart protection", key)
+		return core.Invalid("key", "%q is reserved for the restart protection", key)
 	}
 	if strings.HasPrefix(key, FenceKeyPrefix) {
-		return nil, core.Invalid("key", "%q: keys starting %q are reserved for fencing counters", key, FenceKeyPrefix)
+		return core.Invalid("key", "%q: keys starting %q are reserved for fencing counters", key, FenceKeyPrefix)
 	}
+	return nil
+}
+
+// lock is Lock, on keys when there are several (key is keys[0]).
+func (c *Client) lock(ctx context.Context, key string, keys []string, ttl time.Duration) (*Lock, error) {
 	if err := c.opts.checkTTL(ttl); err != nil {
 		return nil, err
 	}
@@ -187,18 +238,22 @@ func (c *Client) Lock(ctx context.Context, key string, ttl time.Duration) (*Lock
 		return nil, &core.Error{Op: "lock", Key: key, Err: err}
 	}
 	defer done()
+	line := &c.line
+	if keys != nil {
+		line = nil // a line is per key; a set of keys retries on its schedule
+	}
 	obs := c.opts.observer
 	if obs == nil {
 		return core.Run(ctx, c.opts.retry, key,
-			func(context.Context) core.Attempt[*Lock] { return c.attempt(key, ttl, drift) },
-			func(l *Lock) { p, _ := l.release(); p.wait(); p.stop() }, &c.line)
+			func(context.Context) core.Attempt[*Lock] { return c.attempt(key, keys, ttl, drift) },
+			func(l *Lock) { p, _ := l.release(); p.wait(); p.stop() }, line)
 	}
 	began, attempts := time.Now(), 0
 	l, err := core.Run(ctx, c.opts.retry, key,
 		func(context.Context) core.Attempt[*Lock] {
 			attempts++
 			at := time.Now()
-			a := c.attempt(key, ttl, drift)
+			a := c.attempt(key, keys, ttl, drift)
 			var aerr error
 			if !a.OK {
 				aerr = core.ErrNotAcquired
@@ -206,7 +261,7 @@ func (c *Client) Lock(ctx context.Context, key string, ttl time.Duration) (*Lock
 			obs.Observe(core.Event{Kind: core.KindAttempt, Key: key, Err: aerr, Took: time.Since(at)})
 			return a
 		},
-		func(l *Lock) { p, _ := l.release(); p.wait(); p.stop() }, &c.line)
+		func(l *Lock) { p, _ := l.release(); p.wait(); p.stop() }, line)
 	obs.Observe(core.Event{Kind: core.KindLock, Key: key, Err: err, Took: time.Since(began), Attempts: attempts})
 	return l, err
 }
@@ -221,7 +276,7 @@ func (c *Client) LockNs(ctx context.Context, key string, ttl time.Duration) (*Lo
 
 // attempt is one round of the algorithm, with a value of its own (128
 // random bits) so that nothing a failed round left behind is mistaken for it.
-func (c *Client) attempt(key string, ttl, drift time.Duration) core.Attempt[*Lock] {
+func (c *Client) attempt(key string, keys []string, ttl, drift time.Duration) core.Attempt[*Lock] {
 	value := rand.Text()
 	start := time.Now()
 	// The requests are not cut short when the caller's context ends: each is
@@ -229,12 +284,13 @@ func (c *Client) attempt(key string, ttl, drift time.Duration) core.Attempt[*Loc
 	// outcome is decided must land (or fail) on its own, so that the lock is
 	// held, or released, on every master that can.
 	k, v, ms, fence := any(key), any(value), ttl.Milliseconds(), c.opts.fencing
+	many := boxed(keys)
 	var fk any
 	if fence {
 		fk = FenceKeyPrefix + key
 	}
 	p := c.ask(nil, "acquire", nil, func(cl *call) {
-		c.nodes[cl.node].acquire(cl, k, v, fk, ms, c.opts.restartDelay.Milliseconds(), fence)
+		c.nodes[cl.node].acquire(cl, k, many, v, fk, ms, c.opts.restartDelay.Milliseconds(), fence)
 	})
 	// The validity is measured after the answers, from before the requests.
 	var why error
@@ -250,13 +306,13 @@ func (c *Client) attempt(key string, ttl, drift time.Duration) core.Attempt[*Loc
 		}
 		if exp := start.Add(ttl - drift); ok && time.Now().Before(exp) {
 			p.stop()
-			return core.Attempt[*Lock]{OK: true, Lock: &Lock{c: c, key: key, value: value, exp: exp, token: token, since: start}}
+			return core.Attempt[*Lock]{OK: true, Lock: &Lock{c: c, key: key, keys: keys, many: many, value: value, exp: exp, token: token, since: start}}
 		}
 		if ok {
 			why = core.ErrNoValidity
 		}
 	}
-	c.releaseAfter(p, k, v)
+	c.releaseAfter(p, k, many, v)
 	return core.Attempt[*Lock]{Nodes: append(p.failures(c), nodes...), Why: why}
 }
 
@@ -285,9 +341,9 @@ func (c *Client) fence(p *poll, key, fenceKey, value any) (uint64, []*core.NodeE
 // by the node timeout, so that nothing is left behind when the next attempt
 // or the error comes. Deletes to masters that did not answer are not
 // awaited: they land after their SET, if ever.
-func (c *Client) releaseAfter(p *poll, key, value any) {
+func (c *Client) releaseAfter(p *poll, key any, many []any, value any) {
 	r := c.ask(nil, "release", func(i int) bool { return p.errs[i] == core.ErrTaken },
-		func(cl *call) { c.nodes[cl.node].release(cl, key, value) })
+		func(cl *call) { c.nodes[cl.node].release(cl, key, many, value) })
 	p.wait()
 	p.stop()
 	for i, err := range p.errs {

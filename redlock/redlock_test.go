@@ -723,3 +723,51 @@ func TestMarkerKeyReserved(t *testing.T) {
 	require.ErrorIs(t, err, redlock.ErrInvalidArgument)
 	assert.Contains(t, err.Error(), "reserved")
 }
+
+// TestLockAllPartial: on a master where one key of the set is another
+// owner's, the set's script sets none of them; with that on a quorum the
+// set is refused and leaves nothing. Extend of a set fails as a whole when
+// one of its keys was taken over on a quorum, and renews none of them.
+func TestLockAllPartial(t *testing.T) {
+	flush(t, 3)
+	ctx := t.Context()
+	ms := masters(t, 3)
+	c := newClient(t, addrsOf(t, 3), redlock.WithRetryCount(0))
+	for _, m := range ms[:2] {
+		_, err := m.Do(ctx, "SET", "b", "another-owner", "PX", 5000)
+		require.NoError(t, err)
+	}
+	_, err := c.LockAll(ctx, []string{"a", "b"}, time.Second)
+	require.ErrorIs(t, err, redlock.ErrNotAcquired)
+	assert.ErrorIs(t, err, lock.ErrTaken)
+	for i, m := range ms {
+		n, err := redis.Int(m.Do(ctx, "EXISTS", "a"))
+		require.NoError(t, err)
+		assert.Zero(t, n, "master %d holds a", i)
+	}
+	flush(t, 3)
+	lk, err := c.LockAll(ctx, []string{"a", "b"}, 2*time.Second)
+	require.NoError(t, err)
+	for _, m := range ms[:2] { // b taken over on a quorum
+		_, err := m.Do(ctx, "SET", "b", "another-owner", "PX", 5000)
+		require.NoError(t, err)
+	}
+	_, err = lk.Extend(ctx, 10*time.Second)
+	require.ErrorIs(t, err, redlock.ErrNotHeld)
+	for i, m := range ms[:2] {
+		pttl, err := redis.Int(m.Do(ctx, "PTTL", "a"))
+		require.NoError(t, err)
+		assert.LessOrEqual(t, pttl, 2000, "master %d renewed a though b was not ours", i)
+	}
+	require.ErrorIs(t, lk.Unlock(ctx), redlock.ErrNotHeld)
+	for i, m := range ms {
+		v, err := redis.String(m.Do(ctx, "GET", "b"))
+		if i < 2 {
+			require.NoError(t, err)
+			assert.Equal(t, "another-owner", v, "master %d: the other owner's b was touched", i)
+		}
+		n, err := redis.Int(m.Do(ctx, "EXISTS", "a"))
+		require.NoError(t, err)
+		assert.Zero(t, n, "master %d: Unlock left a", i)
+	}
+}

@@ -1,7 +1,14 @@
--- Delete the key only while it still holds this acquisition's value.
--- KEYS[1] = key, ARGV[1] = value. Returns 1 when deleted, 0 otherwise.
+-- Delete the keys that still hold this acquisition's value, and only those.
+-- KEYS = the lock's keys (one, or several for a lock on a set of keys),
+-- ARGV[1] = value. Returns 1 when every key held it (all are deleted now),
+-- 0 otherwise.
 -- pcall: a key of another type (GET fails with WRONGTYPE) is simply not ours.
-if redis.pcall("GET", KEYS[1]) == ARGV[1] then
-  return redis.call("DEL", KEYS[1])
+local all = 1
+for _, key in ipairs(KEYS) do
+  if redis.pcall("GET", key) == ARGV[1] then
+    redis.call("DEL", key)
+  else
+    all = 0
+  end
 end
-return 0
+return all

@@ -68,6 +68,7 @@ func Run(t *testing.T, b Backend) {
 		{"Contention", testContention},
 		{"Do", testDo},
 		{"Fencing", testFencing},
+		{"LockAll", testLockAll},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

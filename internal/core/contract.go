@@ -9,8 +9,11 @@ import (
 // concurrent use; Extend returns a new Lock with the new Expiration, and the
 // old value still names the same acquisition (Unlock works on either).
 type Lock interface {
-	// Key is the key as stored, namespace included.
+	// Key is the key as stored, namespace included; for a lock on several
+	// keys (LockAll), the first.
 	Key() string
+	// Keys is every key of the lock: Key alone, or all that LockAll locked.
+	Keys() []string
 	// Value is the random value that this acquisition stored; it is unique
 	// per acquisition and is what Extend and Unlock compare against.
 	Value() string
@@ -46,6 +49,10 @@ type Locker interface {
 	Lock(ctx context.Context, key string, ttl time.Duration) (Lock, error)
 	// LockNs is Lock on "<namespace>:<key>".
 	LockNs(ctx context.Context, key string, ttl time.Duration) (Lock, error)
+	// LockAll acquires all of keys, as given, or none, with the same
+	// quorum, validity, Extend and Unlock semantics as Lock. keys must not
+	// be empty nor hold a key twice (ErrInvalidArgument).
+	LockAll(ctx context.Context, keys []string, ttl time.Duration) (Lock, error)
 	// Destroy interrupts calls in flight (they fail with ErrDestroyed after
 	// releasing anything partly acquired), waits for them, and frees the
 	// Locker's resources. Later calls fail with ErrDestroyed. Destroy is
@@ -66,6 +73,25 @@ func Namespaced(namespace, key string) string {
 func CheckKey(key string) error {
 	if key == "" {
 		return Invalid("key", "must not be empty")
+	}
+	return nil
+}
+
+// CheckKeys rejects an empty set of keys, an empty key and a key given
+// twice, naming it.
+func CheckKeys(keys []string) error {
+	if len(keys) == 0 {
+		return Invalid("keys", "the set is empty: give at least one key")
+	}
+	seen := make(map[string]bool, len(keys))
+	for i, k := range keys {
+		if k == "" {
+			return Invalid("keys", "key %d is empty", i)
+		}
+		if seen[k] {
+			return Invalid("keys", "%q is given twice", k)
+		}
+		seen[k] = true
 	}
 	return nil
 }
