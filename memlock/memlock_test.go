@@ -25,7 +25,7 @@ func TestConformance(t *testing.T) {
 	conformance.Run(t, conformance.Backend{
 		Masters: 1,
 		New: func(t *testing.T, o conformance.Opts) lock.Locker {
-			l, err := lock.Create(lock.Options{Namespace: o.Namespace, LockConfig: &config.Config{
+			l, err := lock.Create(lock.Options{Namespace: o.Namespace, Observer: o.Observer, LockConfig: &config.Config{
 				Type: config.InMemory, Retry: o.Retry, Delay: o.Delay,
 				LockOptions: config.LockOptions{Fencing: o.Fencing},
 			}})

@@ -100,7 +100,7 @@ func TestConformance(t *testing.T) {
 					if tc.protect {
 						cfg.LockOptions.RestartDelay = 6 * time.Second
 					}
-					l, err := lock.Create(lock.Options{Namespace: o.Namespace, LockConfig: cfg})
+					l, err := lock.Create(lock.Options{Namespace: o.Namespace, Observer: o.Observer, LockConfig: cfg})
 					require.NoError(t, err)
 					return l
 				},

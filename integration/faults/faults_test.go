@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -125,7 +126,14 @@ func TestMajorityFaults(t *testing.T) {
 			ps := shared.Cluster(t).Proxies(t)[:3]
 			const attempts = 3
 			retryDelay := 20 * time.Millisecond
-			c := newClient(t, proxyAddrs(ps), redlock.WithRetryCount(attempts-1), redlock.WithRetryDelay(retryDelay), redlock.WithRetryJitter(0))
+			var observed atomic.Int32 // unreachable answers, as an observer sees them
+			obs := lock.ObserverFunc(func(e lock.Event) {
+				if e.Kind == lock.KindNode && errors.Is(e.Err, lock.ErrUnreachable) {
+					observed.Add(1)
+				}
+			})
+			c := newClient(t, proxyAddrs(ps), redlock.WithRetryCount(attempts-1), redlock.WithRetryDelay(retryDelay), redlock.WithRetryJitter(0),
+				redlock.WithObserver(obs))
 			for i := 1; i < 3; i++ {
 				f.apply(t, ms[i], ps[i])
 			}
@@ -148,6 +156,7 @@ func TestMajorityFaults(t *testing.T) {
 				}
 			}
 			assert.Equal(t, 2, unreachable, "per-node detail: %v", err)
+			assert.GreaterOrEqual(t, observed.Load(), int32(2*attempts), "the observer saw the down masters' answers")
 			bound := attempts*(2*nodeTimeout) + (attempts-1)*retryDelay + 200*time.Millisecond
 			assert.Less(t, took, bound, "Lock took too long")
 			detail := err.Error()

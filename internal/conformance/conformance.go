@@ -25,6 +25,7 @@ type Opts struct {
 	Retry     int           // retries after the first attempt; negative: forever
 	Delay     time.Duration // wait between attempts (no jitter)
 	Fencing   bool          // give out fencing tokens
+	Observer  core.Observer // told what the Locker does
 }
 
 // Backend describes the system under test.
@@ -69,6 +70,7 @@ func Run(t *testing.T, b Backend) {
 		{"Do", testDo},
 		{"Fencing", testFencing},
 		{"LockAll", testLockAll},
+		{"Observer", testObserver},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
