@@ -66,7 +66,7 @@ type wire struct {
 type call struct {
 	cmd   string
 	args  []any
-	argv  [9]any // args' backing array
+	argv  [6]any // args' backing array (the restart-protected or fenced acquisition allocates its own)
 	node  int
 	votes chan<- vote // nil: no one wants the answer
 	// read turns a reply into the vote: nil for yes, with the number the

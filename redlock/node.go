@@ -35,8 +35,7 @@ func (n *node) acquire(c *call, key any, many []any, value, fenceKey any, ttl, r
 		}
 		c.cmd, c.read, c.src = "EVALSHA", readAcquire, acquireSrc
 		if many == nil {
-			c.argv = [...]any{acquireSHA, 3, key, MarkerKey, fenceKey, value, ttl, restartDelay, flag}
-			c.args = c.argv[:9]
+			c.args = []any{acquireSHA, 3, key, MarkerKey, fenceKey, value, ttl, restartDelay, flag}
 			return
 		}
 		c.args = append(append(append(make([]any, 0, len(many)+8), acquireSHA, len(many)+2), many...),

@@ -39,17 +39,21 @@ type poll struct {
 	ctx     context.Context // when it ends, the answers still pending count as its error
 
 	// With an observer: every answer is reported as a KindNode event.
-	obs   core.Observer
-	op    string
-	start time.Time
-	c     *Client
+	seen *observed
 
 	// Room for the usual numbers of masters, so that a poll is one
 	// allocation with its requests (a request still on its way after the
 	// poll is done keeps it alive, which is why polls are not reused).
 	errsBuf  [inline]error
-	valsBuf  [inline]int64
 	callsBuf [inline]call
+}
+
+// observed is what a poll needs to report answers to an observer.
+type observed struct {
+	obs   core.Observer
+	op    string
+	start time.Time
+	c     *Client
 }
 
 // inline is how many masters a poll holds without more allocations.
@@ -83,14 +87,17 @@ func (c *Client) askThen(ctx context.Context, op string, skip func(int) bool, bu
 	}
 	var calls []call
 	if n <= inline {
-		p.errs, p.vals, calls = p.errsBuf[:n], p.valsBuf[:n], p.callsBuf[:n]
+		p.errs, calls = p.errsBuf[:n], p.callsBuf[:n]
 	} else {
-		p.errs, p.vals, calls = make([]error, n), make([]int64, n), make([]call, n)
+		p.errs, calls = make([]error, n), make([]call, n)
+	}
+	if c.opts.fencing && op == "acquire" {
+		p.vals = make([]int64, n) // the counters the yes votes carry
 	}
 	p.timer = timers.Get().(*time.Timer)
 	p.timer.Reset(p.timeout)
 	if c.opts.observer != nil {
-		p.obs, p.op, p.start, p.c = c.opts.observer, op, time.Now(), c
+		p.seen = &observed{c.opts.observer, op, time.Now(), c}
 	}
 	// Every request is queued first; the links this caller is to write for
 	// are written after one yield of the processor, which lets the callers
@@ -143,9 +150,9 @@ func (p *poll) record(node int, err error) {
 	} else {
 		p.no++
 	}
-	if p.obs != nil && err != errSkipped {
-		p.obs.Observe(core.Event{Kind: core.KindNode, Node: node, Addr: p.c.nodes[node].name, Op: p.op,
-			Took: time.Since(p.start), Err: err})
+	if s := p.seen; s != nil && err != errSkipped {
+		s.obs.Observe(core.Event{Kind: core.KindNode, Node: node, Addr: s.c.nodes[node].name, Op: s.op,
+			Took: time.Since(s.start), Err: err})
 	}
 }
 
