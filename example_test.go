@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"log/slog"
 	"os"
 	"time"
 
@@ -211,4 +212,58 @@ func ExampleLock_token() {
 	// token 1
 	// token 2
 	// token 3
+}
+
+// LockAll takes every key of a set, or none.
+func ExampleLocker_lockAll() {
+	locker, err := lock.Create(lock.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer locker.Destroy()
+	ctx := context.Background()
+
+	transfer, err := locker.LockAll(ctx, []string{"account:1", "account:2"}, time.Second)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("holding", transfer.Keys())
+	_, err = locker.Lock(ctx, "account:2", time.Second)
+	fmt.Println("account:2 alone:", errors.Is(err, lock.ErrNotAcquired))
+	_, err = locker.LockAll(ctx, []string{"account:3", "account:3"}, time.Second)
+	fmt.Println("a key twice:", errors.Is(err, lock.ErrInvalidArgument))
+	transfer.Unlock(ctx)
+	// Output:
+	// holding [account:1 account:2]
+	// account:2 alone: true
+	// a key twice: true
+}
+
+// An Observer sees what the Locker does; SlogObserver logs it.
+func ExampleSlogObserver() {
+	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
+		Level:       slog.LevelWarn, // trouble only
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr { return dropTime(a) },
+	}))
+	locker, err := lock.Create(lock.Options{Observer: lock.SlogObserver(logger)})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer locker.Destroy()
+	ctx := context.Background()
+	l, _ := locker.Lock(ctx, "job", time.Second)
+	locker.Lock(ctx, "job", time.Second) // refused: logged at Warn
+	l.Unlock(ctx)
+	// Output: level=WARN msg="lock lock" kind=lock took=0s key=job attempts=1 err="lock: lock \"job\": not acquired after 1 attempt: node 0 (memory): held by another owner"
+}
+
+// dropTime removes the attributes that change from run to run.
+func dropTime(a slog.Attr) slog.Attr {
+	if a.Key == slog.TimeKey {
+		return slog.Attr{}
+	}
+	if a.Key == "took" {
+		return slog.Duration("took", 0)
+	}
+	return a
 }
