@@ -38,7 +38,8 @@ func Namespaced() DoOption { return core.DoNamespaced() }
 // called), and otherwise fn's error, joined with an *Error matching ErrLost
 // when the lock was lost while fn ran, and with Unlock's error, if any:
 // errors.Is tells them apart. fn gets the lock as acquired; Do extends its
-// own copies.
+// own copies, so its Expiration is the first validity only: rely on fn's
+// context, which Do ends when the lock can no longer be trusted.
 func Do(ctx context.Context, l Locker, key string, ttl time.Duration, fn func(context.Context, Lock) error, opts ...DoOption) error {
 	return core.Do(ctx, l, key, ttl, fn, opts...)
 }

@@ -122,12 +122,12 @@ func newPool(c config.Connection, timeout time.Duration) *redis.Pool {
 // Redis presents a redlock.Client, built with your own pools, as a Locker,
 // for Do and for code written against Locker. Destroy destroys the Client.
 func Redis(c *redlock.Client) Locker {
-	return locker[*redlock.Lock]{c.Lock, c.LockNs, c.LockAll, c.Destroy}
+	return locker[*redlock.Lock]{c.Lock, c.LockNs, c.LockAll, c.LockAllNs, c.Destroy}
 }
 
 // InMemory presents a memlock.Locker as a Locker.
 func InMemory(m *memlock.Locker) Locker {
-	return locker[*memlock.Lock]{m.Lock, m.LockNs, m.LockAll, m.Destroy}
+	return locker[*memlock.Lock]{m.Lock, m.LockNs, m.LockAll, m.LockAllNs, m.Destroy}
 }
 
 // backendLock is what each backend's lock type offers; it differs from Lock
@@ -144,9 +144,13 @@ type backendLock[L any] interface {
 
 // locker presents a backend as a Locker.
 type locker[L backendLock[L]] struct {
-	lock, lockNs func(context.Context, string, time.Duration) (L, error)
-	lockAll      func(context.Context, []string, time.Duration) (L, error)
-	destroy      func() error
+	lock, lockNs       func(context.Context, string, time.Duration) (L, error)
+	lockAll, lockAllNs func(context.Context, []string, time.Duration) (L, error)
+	destroy            func() error
+}
+
+func (b locker[L]) LockAllNs(ctx context.Context, keys []string, ttl time.Duration) (Lock, error) {
+	return wrap(b.lockAllNs(ctx, keys, ttl))
 }
 
 func (b locker[L]) LockAll(ctx context.Context, keys []string, ttl time.Duration) (Lock, error) {

@@ -122,6 +122,21 @@ func (m *Locker) Lock(ctx context.Context, key string, ttl time.Duration) (*Lock
 	return m.lock(ctx, key, nil, ttl)
 }
 
+// LockAllNs is LockAll on "<namespace>:<key>" for every key.
+func (m *Locker) LockAllNs(ctx context.Context, keys []string, ttl time.Duration) (*Lock, error) {
+	ns := make([]string, len(keys))
+	for i, k := range keys {
+		if err := core.CheckKey(k); err != nil {
+			return nil, err
+		}
+		ns[i] = core.Namespaced(m.opts.namespace, k)
+	}
+	if len(keys) == 0 {
+		ns = nil
+	}
+	return m.LockAll(ctx, ns, ttl)
+}
+
 // LockAll acquires every key in keys, or none, for ttl; Extend and Unlock
 // act on all of them, and the lock's Key is keys[0]. keys must not be empty
 // nor hold a key twice; with fencing on, LockAll is refused (tokens are for
@@ -129,6 +144,11 @@ func (m *Locker) Lock(ctx context.Context, key string, ttl time.Duration) (*Lock
 func (m *Locker) LockAll(ctx context.Context, keys []string, ttl time.Duration) (*Lock, error) {
 	if err := core.CheckKeys(keys); err != nil {
 		return nil, err
+	}
+	for _, k := range keys {
+		if err := core.CheckKey(k); err != nil {
+			return nil, err
+		}
 	}
 	if len(keys) == 1 {
 		return m.lock(ctx, keys[0], nil, ttl)
@@ -166,8 +186,8 @@ func (m *Locker) lock(ctx context.Context, key string, keys []string, ttl time.D
 			at := time.Now()
 			a := m.attempt(key, keys, ttl)
 			var aerr error
-			if !a.OK {
-				aerr = core.ErrNotAcquired
+			if !a.OK { // the attempt's own detail; the Lock's error says the rest
+				aerr = &core.Error{Op: "lock", Key: key, Attempts: 1, Err: core.ErrNotAcquired, Cause: a.Why, Nodes: a.Nodes}
 			}
 			obs.Observe(core.Event{Kind: core.KindAttempt, Key: key, Err: aerr, Took: time.Since(at)})
 			return a

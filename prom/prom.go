@@ -8,15 +8,16 @@
 //
 // Metrics (all prefixed lock_):
 //
-//	lock_acquisitions_total{result}            Lock calls: acquired, not_acquired, destroyed, invalid
+//	lock_acquisitions_total{result}            Lock calls that reached the masters: acquired, not_acquired, destroyed, error
 //	lock_attempts_total{result}                attempts within them: acquired, failed
 //	lock_wait_seconds                          histogram: from calling Lock to its result
 //	lock_hold_seconds                          histogram: from acquiring to Unlock
-//	lock_extends_total{result}                 Extend calls: ok, not_held, no_quorum, destroyed, invalid
-//	lock_unlocks_total{result}                 Unlock calls: ok, not_held, no_quorum, destroyed
+//	lock_extends_total{result}                 Extend calls: ok, not_held, no_quorum, destroyed, invalid, error
+//	lock_unlocks_total{result}                 Unlock calls: ok, not_held, no_quorum, destroyed, error
 //	lock_master_request_duration_seconds{master,op}  histogram: one master's answer to one request
 //	lock_master_answers_total{master,op,answer}      yes, taken, not_held, unreachable, rejoining, error
-//	lock_master_restarts_detected_total{master}      answers "rejoining": the master restarted or lost its data
+//	lock_master_rejoining_answers_total{master}      answers "rejoining": the master restarted or lost its data
+//	                                                 less than the restart delay ago (each request counts)
 //
 // Keys are not labels (there may be many); masters are, by address.
 package prom
@@ -63,8 +64,8 @@ func New() *Collector {
 			Help: "Time for one master to answer one request.", Buckets: secs}, []string{"master", "op"}),
 		answers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lock_master_answers_total",
 			Help: "Masters' answers to requests, by answer."}, []string{"master", "op", "answer"}),
-		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lock_master_restarts_detected_total",
-			Help: "Answers from a master that restarted or lost its data less than the restart delay ago."}, []string{"master"}),
+		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lock_master_rejoining_answers_total",
+			Help: "Answers from a master that restarted or lost its data less than the restart delay ago, by request."}, []string{"master"}),
 	}
 }
 

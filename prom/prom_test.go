@@ -93,12 +93,12 @@ lock_master_answers_total{answer="rejoining",master="10.0.0.2:6379",op="acquire"
 lock_master_answers_total{answer="taken",master="10.0.0.2:6379",op="acquire"} 1
 lock_master_answers_total{answer="unreachable",master="10.0.0.2:6379",op="release"} 1
 lock_master_answers_total{answer="yes",master="10.0.0.2:6379",op="acquire"} 1
-# HELP lock_master_restarts_detected_total Answers from a master that restarted or lost its data less than the restart delay ago.
-# TYPE lock_master_restarts_detected_total counter
-lock_master_restarts_detected_total{master="10.0.0.2:6379"} 1
+# HELP lock_master_rejoining_answers_total Answers from a master that restarted or lost its data less than the restart delay ago, by request.
+# TYPE lock_master_rejoining_answers_total counter
+lock_master_rejoining_answers_total{master="10.0.0.2:6379"} 1
 `
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(expected),
-		"lock_master_answers_total", "lock_master_restarts_detected_total"))
+		"lock_master_answers_total", "lock_master_rejoining_answers_total"))
 }
 
 // histCount is how many observations the histogram name holds.

@@ -156,7 +156,13 @@ func (l *Lock) unlock() error {
 	}
 	p.wait()
 	if p.lost() {
-		l.c.line.Released(l.key, l.value)
+		for i := 0; i == 0 || i < len(l.keys); i++ {
+			key := l.key
+			if l.keys != nil {
+				key = l.keys[i]
+			}
+			l.c.line.Released(key, l.value)
+		}
 		return &core.Error{Op: "unlock", Key: l.key, Attempts: 1, Err: core.ErrNotHeld, Nodes: p.failures(l.c)}
 	}
 	return &core.Error{Op: "unlock", Key: l.key, Attempts: 1, Err: core.ErrNoQuorum, Nodes: p.failures(l.c)}

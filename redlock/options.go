@@ -26,11 +26,11 @@ const (
 // master that kept its data from one that lost it. It holds the server time
 // (ms) at which a client first found the dataset without it. Lock refuses
 // it as a key.
-const MarkerKey = "lock:__dataset_born__"
+const MarkerKey = core.MarkerKey
 
 // FenceKeyPrefix starts the key of every fencing counter (see
 // WithFencing): FenceKeyPrefix+key. Lock refuses keys that start with it.
-const FenceKeyPrefix = "lock:fence:"
+const FenceKeyPrefix = core.FenceKeyPrefix
 
 type options struct {
 	namespace   string

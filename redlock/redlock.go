@@ -41,7 +41,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -213,17 +212,21 @@ func (c *Client) LockAll(ctx context.Context, keys []string, ttl time.Duration) 
 }
 
 // checkKey refuses an empty key and the keys the library keeps for itself.
-func (c *Client) checkKey(key string) error {
-	if err := core.CheckKey(key); err != nil {
-		return err
+func (c *Client) checkKey(key string) error { return core.CheckKey(key) }
+
+// LockAllNs is LockAll on "<namespace>:<key>" for every key.
+func (c *Client) LockAllNs(ctx context.Context, keys []string, ttl time.Duration) (*Lock, error) {
+	ns := make([]string, len(keys))
+	for i, k := range keys {
+		if err := core.CheckKey(k); err != nil {
+			return nil, err
+		}
+		ns[i] = core.Namespaced(c.opts.namespace, k)
 	}
-	if key == MarkerKey {
-		return core.Invalid("key", "%q is reserved for the restart protection", key)
+	if len(keys) == 0 {
+		ns = nil
 	}
-	if strings.HasPrefix(key, FenceKeyPrefix) {
-		return core.Invalid("key", "%q: keys starting %q are reserved for fencing counters", key, FenceKeyPrefix)
-	}
-	return nil
+	return c.LockAll(ctx, ns, ttl)
 }
 
 // lock is Lock, on keys when there are several (key is keys[0]).
@@ -255,8 +258,8 @@ func (c *Client) lock(ctx context.Context, key string, keys []string, ttl time.D
 			at := time.Now()
 			a := c.attempt(key, keys, ttl, drift)
 			var aerr error
-			if !a.OK {
-				aerr = core.ErrNotAcquired
+			if !a.OK { // the attempt's own detail; the Lock's error says the rest
+				aerr = &core.Error{Op: "lock", Key: key, Attempts: 1, Err: core.ErrNotAcquired, Cause: a.Why, Nodes: a.Nodes}
 			}
 			obs.Observe(core.Event{Kind: core.KindAttempt, Key: key, Err: aerr, Took: time.Since(at)})
 			return a

@@ -55,8 +55,17 @@ func testLockAll(t *testing.T, b Backend) {
 	require.NoError(t, all.Unlock(ctx))
 	assertNoKeys(t, b)
 
+	// Namespaced: LockAllNs takes the same keys as LockNs.
+	nsl := newLocker(t, b, Opts{Namespace: "app"})
+	set, err := nsl.LockAllNs(ctx, []string{"m", "n"}, time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"app:m", "app:n"}, set.Keys())
+	_, err = nsl.LockNs(ctx, "n", time.Second)
+	assert.ErrorIs(t, err, core.ErrNotAcquired, "LockNs(n) while LockAllNs holds it")
+	require.NoError(t, set.Unlock(ctx))
+
 	// Bad sets are refused before any I/O.
-	for _, keys := range [][]string{nil, {}, {"a", "a"}, {"a", ""}} {
+	for _, keys := range [][]string{nil, {}, {"a", "a"}, {"a", ""}, {"a", core.FenceKeyPrefix + "a"}} {
 		_, err := l.LockAll(ctx, keys, time.Second)
 		require.ErrorIs(t, err, core.ErrInvalidArgument, "%q", keys)
 		assert.Contains(t, err.Error(), "keys")

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -53,6 +54,8 @@ type Locker interface {
 	// quorum, validity, Extend and Unlock semantics as Lock. keys must not
 	// be empty nor hold a key twice (ErrInvalidArgument).
 	LockAll(ctx context.Context, keys []string, ttl time.Duration) (Lock, error)
+	// LockAllNs is LockAll on "<namespace>:<key>" for every key.
+	LockAllNs(ctx context.Context, keys []string, ttl time.Duration) (Lock, error)
 	// Destroy interrupts calls in flight (they fail with ErrDestroyed after
 	// releasing anything partly acquired), waits for them, and frees the
 	// Locker's resources. Later calls fail with ErrDestroyed. Destroy is
@@ -71,11 +74,23 @@ func Namespaced(namespace, key string) string {
 
 // CheckKey rejects keys that cannot be locked.
 func CheckKey(key string) error {
-	if key == "" {
+	switch {
+	case key == "":
 		return Invalid("key", "must not be empty")
+	case key == MarkerKey:
+		return Invalid("key", "%q is reserved for the restart protection", key)
+	case strings.HasPrefix(key, FenceKeyPrefix):
+		return Invalid("key", "%q: keys starting %q are reserved for fencing counters", key, FenceKeyPrefix)
 	}
 	return nil
 }
+
+// The keys the library keeps for itself, which no lock may take (both
+// backends refuse them, so that code moves between them unchanged).
+const (
+	MarkerKey      = "lock:__dataset_born__" // redlock's restart protection
+	FenceKeyPrefix = "lock:fence:"           // + key: a key's fencing counter
+)
 
 // CheckKeys rejects an empty set of keys, an empty key and a key given
 // twice, naming it.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -252,4 +253,69 @@ func TestCheckTTLUnits(t *testing.T) {
 func TestNotHeldHere(t *testing.T) {
 	assert.ErrorIs(t, NotHeldHere, ErrNotHeld)
 	assert.Equal(t, "node 1 (a): not held here", (&NodeError{Node: 1, Addr: "a", Err: NotHeldHere}).Error())
+}
+
+// fakeLock and fakeLocker are a Locker whose one lock can be checked for
+// release, for Do's bookkeeping.
+type fakeLocker struct {
+	mu       sync.Mutex
+	unlocked int
+}
+
+type fakeLock struct{ l *fakeLocker }
+
+func (f *fakeLocker) Lock(context.Context, string, time.Duration) (Lock, error) {
+	return fakeLock{f}, nil
+}
+func (f *fakeLocker) LockNs(ctx context.Context, k string, ttl time.Duration) (Lock, error) {
+	return f.Lock(ctx, k, ttl)
+}
+func (f *fakeLocker) LockAll(ctx context.Context, k []string, ttl time.Duration) (Lock, error) {
+	return f.Lock(ctx, k[0], ttl)
+}
+func (f *fakeLocker) LockAllNs(ctx context.Context, k []string, ttl time.Duration) (Lock, error) {
+	return f.Lock(ctx, k[0], ttl)
+}
+func (f *fakeLocker) Destroy() error                                   { return nil }
+func (fakeLock) Key() string                                           { return "k" }
+func (fakeLock) Keys() []string                                        { return []string{"k"} }
+func (fakeLock) Value() string                                         { return "v" }
+func (fakeLock) Token() uint64                                         { return 0 }
+func (fakeLock) Expiration() time.Time                                 { return time.Now().Add(time.Hour) }
+func (l fakeLock) Extend(context.Context, time.Duration) (Lock, error) { return l, nil }
+func (l fakeLock) Unlock(context.Context) error {
+	l.l.mu.Lock()
+	defer l.l.mu.Unlock()
+	l.l.unlocked++
+	return nil
+}
+
+// TestDoPanic: a function that panics still has its lock released, and the
+// keeper stopped, before the panic goes on.
+func TestDoPanic(t *testing.T) {
+	f := &fakeLocker{}
+	func() {
+		defer func() { assert.Equal(t, "boom", recover()) }()
+		_ = Do(t.Context(), f, "k", time.Second, func(context.Context, Lock) error { panic("boom") })
+	}()
+	assert.Equal(t, 1, f.unlocked, "the lock was not released after the panic")
+}
+
+// TestDoSettings: renewals that could not come before the lock is lost are
+// refused.
+func TestDoSettings(t *testing.T) {
+	f := &fakeLocker{}
+	nop := func(context.Context, Lock) error { return nil }
+	for _, opts := range [][]DoOption{
+		{RenewEvery(99 * time.Millisecond)},
+		{Guard(99 * time.Millisecond)},
+		{RenewEvery(60 * time.Millisecond), Guard(40 * time.Millisecond)},
+		{RenewEvery(0)},
+		{Guard(-1)},
+	} {
+		err := Do(t.Context(), f, "k", 100*time.Millisecond, nop, opts...)
+		assert.ErrorIs(t, err, ErrInvalidArgument)
+	}
+	assert.Zero(t, f.unlocked, "locked despite bad settings")
+	require.NoError(t, Do(t.Context(), f, "k", 100*time.Millisecond, nop, RenewEvery(50*time.Millisecond), Guard(10*time.Millisecond)))
 }

@@ -43,7 +43,9 @@ func DoNamespaced() DoOption { return func(o *doOptions) { o.ns = true } }
 // Do returns the Lock error when the lock was not acquired, and otherwise
 // fn's error, joined with an *Error matching ErrLost when the lock was lost
 // while fn ran, and with Unlock's error, if any: errors.Is tells them apart.
-// The lock fn gets is the one acquired; Do extends its own copies.
+// The lock fn gets is the one acquired; Do extends its own copies, so its
+// Expiration is the first validity only: take the lock's state from fn's
+// context, which Do ends when the lock can no longer be trusted.
 func Do(ctx context.Context, l Locker, key string, ttl time.Duration, fn func(context.Context, Lock) error, opts ...DoOption) error {
 	o := doOptions{every: ttl / 3, guard: max(ttl/50, time.Millisecond)}
 	for _, opt := range opts {
@@ -58,6 +60,8 @@ func Do(ctx context.Context, l Locker, key string, ttl time.Duration, fn func(co
 		return Invalid("renew every", "%v must be positive and less than the ttl %v", o.every, ttl)
 	case o.guard < 0 || o.guard >= ttl:
 		return Invalid("guard", "%v must be in [0, ttl %v)", o.guard, ttl)
+	case o.every+o.guard >= ttl:
+		return Invalid("renew every", "%v plus the guard %v must be less than the ttl %v, or the lock is lost before it is renewed", o.every, o.guard, ttl)
 	}
 	lockFn := l.Lock
 	if o.ns {
@@ -70,12 +74,26 @@ func Do(ctx context.Context, l Locker, key string, ttl time.Duration, fn func(co
 	fctx, cancel := context.WithCancelCause(ctx)
 	k := &keeper{lock: held, ttl: ttl, o: o, cancel: cancel, stop: make(chan struct{})}
 	k.wg.Go(k.run)
+	var (
+		uerr     error
+		finished bool
+	)
+	finish := func() {
+		finished = true
+		close(k.stop)
+		k.wg.Wait()
+		cancel(nil)
+		// The deletes are sent even when ctx has ended, as Unlock promises.
+		uerr = k.lock.Unlock(context.WithoutCancel(ctx))
+	}
+	// Should fn panic, the lock is still released (and the panic goes on).
+	defer func() {
+		if !finished {
+			finish()
+		}
+	}()
 	ferr := fn(fctx, held)
-	close(k.stop)
-	k.wg.Wait()
-	cancel(nil)
-	// The deletes are sent even when ctx has ended, as Unlock promises.
-	uerr := k.lock.Unlock(context.WithoutCancel(ctx))
+	finish()
 	if k.lost != nil && errors.Is(uerr, ErrNotHeld) {
 		uerr = nil // already said: the lock was lost
 	}

@@ -20,8 +20,8 @@ const (
 	// Addr name it, Op is the request ("acquire", "release", "extend",
 	// "fence"), Took its latency, and Err nil for yes, ErrTaken or
 	// NotHeldHere for an owner's no, ErrUnreachable, ErrRejoining (the
-	// master restarted or lost its data: a restart detected) or the
-	// server's error.
+	// master restarted or lost its data less than the restart delay ago)
+	// or the server's error.
 	KindNode
 )
 
