@@ -80,6 +80,8 @@ func TestParseShapes(t *testing.T) {
 			}, LockOptions: config.LockOptions{DriftFactor: 0.01, RetryCount: 10, RetryDelay: 12500 * time.Microsecond, RetryJitter: 100 * time.Millisecond, NodeTimeout: 20 * time.Millisecond, Fencing: true}},
 		},
 		{"empty object is the in-memory default", `{}`, *config.Default()},
+		{"in-memory with fencing", `{"type":"inMemory","lockOptions":{"fencing":true}}`,
+			config.Config{Type: "inMemory", Delay: 100 * time.Millisecond, LockOptions: config.LockOptions{Fencing: true}}},
 		{"only a namespace", `{"namespace":"x"}`, config.Config{Type: "inMemory", Namespace: "x", Delay: 100 * time.Millisecond}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -144,7 +144,9 @@ func (r *rawConfig) build(prefix string) (*Config, error) {
 	if r.Namespace != nil {
 		cfg.Namespace = *r.Namespace
 	}
-	redisFields := r.Connection != nil || r.Connections != nil || r.LockOptions != nil
+	// lockOptions.fencing alone applies to both types; the rest is Redis'.
+	onlyFencing := r.LockOptions != nil && *r.LockOptions == rawLockOptions{Fencing: r.LockOptions.Fencing}
+	redisFields := r.Connection != nil || r.Connections != nil || (r.LockOptions != nil && !onlyFencing)
 	memFields := r.Retry != nil || r.Delay != nil
 	switch {
 	case r.Type != nil:
@@ -156,7 +158,7 @@ func (r *rawConfig) build(prefix string) (*Config, error) {
 	}
 	switch {
 	case cfg.Type == InMemory && redisFields:
-		return nil, fieldErr(prefix+"type", "%q takes no connection or lockOptions (is the type meant to be %q?)", InMemory, Redis)
+		return nil, fieldErr(prefix+"type", "%q takes no connection, and no lockOptions but fencing (is the type meant to be %q?)", InMemory, Redis)
 	case cfg.Type == Redis && memFields:
 		return nil, fieldErr(prefix+"type", "%q takes lockOptions.retryCount/retryDelay, not retry/delay", Redis)
 	case r.Connection != nil && r.Connections != nil:

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	lock "github.com/leverege/lock"
+	"github.com/leverege/lock/config"
+	"github.com/leverege/lock/integration"
+)
+
+// The end-to-end tests run the built binary against three real masters,
+// started on first use (the tests that need none run without Docker).
+var shared = integration.Shared{N: 3}
+
+// bin is the lock binary, built once by TestMain (with -race when the tests
+// have it).
+var bin string
+
+func TestMain(m *testing.M) { os.Exit(testMain(m)) }
+
+func testMain(m *testing.M) int {
+	flag.Parse() // for testing.Verbose
+	dir, err := os.MkdirTemp("", "lock-cli-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	bin = filepath.Join(dir, "lock")
+	args := []string{"build", "-o", bin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		goCmd = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+	}
+	began := time.Now()
+	if out, err := exec.Command(goCmd, append(args, ".")...).CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building the lock binary: %v\n%s", err, out)
+		return 1
+	}
+	if testing.Verbose() {
+		fmt.Fprintf(os.Stderr, "built %s in %v (race: %v)\n", bin, time.Since(began).Round(time.Millisecond), raceEnabled)
+	}
+	return shared.Main(m)
+}
+
+// testNodeTimeout is roomier than the default 50ms: the race detector on two
+// shared cores slows every round trip.
+const testNodeTimeout = 250 * time.Millisecond
+
+// masters returns the three shared masters, unpaused and flushed, and
+// unpauses them again when the test ends.
+func masters(t *testing.T) []*integration.Master {
+	t.Helper()
+	ms := shared.Cluster(t).Masters
+	heal := func() {
+		for _, m := range ms {
+			if m.Paused() {
+				if err := m.Unpause(context.Background()); err != nil {
+					t.Errorf("unpause %s: %v", m.Addr(), err)
+				}
+			}
+		}
+	}
+	heal()
+	for _, m := range ms {
+		_, err := m.Do(t.Context(), "FLUSHALL")
+		require.NoError(t, err)
+	}
+	t.Cleanup(heal)
+	return ms
+}
+
+// configJSON is what an operator would put in LOCK_CONFIG for ms.
+func configJSON(ms []*integration.Master) string {
+	var conns []string
+	for _, m := range ms {
+		conns = append(conns, fmt.Sprintf(`{"host":"127.0.0.1","port":%d}`, m.Port()))
+	}
+	return fmt.Sprintf(`{"type":"redis","connections":[%s],"lockOptions":{"nodeTimeout":%d,"retryDelay":50,"retryJitter":25}}`,
+		strings.Join(conns, ","), testNodeTimeout.Milliseconds())
+}
+
+// redisEnv is the environment that points the tool at ms.
+func redisEnv(ms []*integration.Master) []string {
+	return []string{lock.EnvVar + "=" + configJSON(ms)}
+}
+
+// locker is the library on ms, in the test process, for holding keys the
+// tool must find held.
+func locker(t *testing.T, ms []*integration.Master, namespace string) lock.Locker {
+	t.Helper()
+	cfg, err := config.Parse([]byte(configJSON(ms)))
+	require.NoError(t, err)
+	l, err := lock.Create(lock.Options{Namespace: namespace, LockConfig: cfg})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = l.Destroy() })
+	return l
+}
+
+// result is one finished run of the tool.
+type result struct {
+	code           int
+	stdout, stderr string
+	elapsed        time.Duration
+}
+
+// proc is the tool running.
+type proc struct {
+	cmd            *exec.Cmd
+	stdout, stderr bytes.Buffer
+	began          time.Time
+}
+
+// command returns the tool ready to start with args, its environment the
+// test's (without LOCK_CONFIG) plus env.
+func command(env []string, args ...string) *proc {
+	p := &proc{cmd: exec.Command(bin, args...)}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, lock.EnvVar+"=") && !strings.HasPrefix(kv, "GORACE=") {
+			p.cmd.Env = append(p.cmd.Env, kv)
+		}
+	}
+	// The race detector's report, if any, fails the status checks; its
+	// default pause of 1s at exit would only slow every run.
+	p.cmd.Env = append(p.cmd.Env, "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	p.cmd.Env = append(p.cmd.Env, env...)
+	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+	p.cmd.WaitDelay = 5 * time.Second // a grandchild left holding the pipes
+	return p
+}
+
+// start starts the tool; the test's end kills it if it still runs.
+func start(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
+	p := command(env, args...)
+	p.began = time.Now()
+	require.NoError(t, p.cmd.Start())
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			_ = p.cmd.Wait()
+		}
+	})
+	return p
+}
+
+// wait waits up to limit for the tool to exit.
+func (p *proc) wait(t *testing.T, limit time.Duration) result {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatalf("lock %v: %v", p.cmd.Args[1:], err)
+		}
+	case <-time.After(limit):
+		_ = p.cmd.Process.Kill()
+		<-done
+		t.Fatalf("lock %v still ran after %v; stderr: %s", p.cmd.Args[1:], limit, p.stderr.String())
+	}
+	return result{
+		code:    p.cmd.ProcessState.ExitCode(),
+		stdout:  p.stdout.String(),
+		stderr:  p.stderr.String(),
+		elapsed: time.Since(p.began),
+	}
+}
+
+// run runs the tool to its end (at most a minute).
+func run(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	return start(t, env, args...).wait(t, time.Minute)
+}
+
+// oneLineError checks that r failed with one "lock: " line on stderr that
+// contains want, and the status code.
+func oneLineError(t *testing.T, r result, code int, want string) {
+	t.Helper()
+	assert.Equal(t, code, r.code, "exit status; stderr: %s", r.stderr)
+	// The tool's lines start "lock: "; a command's own output may be
+	// interleaved.
+	var errs []string
+	for _, l := range strings.Split(r.stderr, "\n") {
+		if strings.HasPrefix(l, "lock: ") && !strings.HasPrefix(l, "lock: warning: ") {
+			errs = append(errs, l)
+		}
+	}
+	if assert.Len(t, errs, 1, "want one error line on stderr, got %q", r.stderr) {
+		assert.Contains(t, errs[0], want)
+	}
+	assert.NotContains(t, r.stderr, "goroutine ", "a stack trace")
+	assert.NotContains(t, r.stderr, "panic", "a stack trace")
+	assert.NotContains(t, r.stderr, "DATA RACE")
+}
+
+// waitFile waits up to 20s for path to exist.
+func waitFile(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%s did not appear within 20s", path)
+}
+
+func decode[T any](t *testing.T, s string) T {
+	t.Helper()
+	var v T
+	require.NoError(t, json.Unmarshal([]byte(s), &v), "output: %s", s)
+	return v
+}

@@ -1,0 +1,431 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	lock "github.com/leverege/lock"
+	"github.com/leverege/lock/config"
+)
+
+const runHead = `Usage: lock run [flags] KEY -- COMMAND [ARGS...]
+
+Acquires KEY, runs COMMAND while holding it and releases it when COMMAND
+exits. While COMMAND runs, the lock is extended in the background (every
+ttl/3). If the lock is lost (an extension finds it gone, or it is about to
+expire unrenewed), COMMAND gets SIGTERM, then SIGKILL after --grace, and
+lock exits 76. SIGINT, SIGTERM and SIGHUP sent to lock are passed on to
+COMMAND; lock then waits for it and releases the lock.
+
+COMMAND runs with stdin, stdout and stderr passed through and with
+  LOCK_KEY     the key as stored (namespace included)
+  LOCK_VALUE   this acquisition's random value
+  LOCK_FENCE   the fencing token, when the backend gives one
+in its environment. Unless stdin is a terminal, COMMAND gets a process
+group of its own: signals go to the whole group, and whatever is left of
+the group when COMMAND exits is killed before the lock is released.
+`
+
+const runTail = `
+Examples:
+  lock run --no-wait nightly-report -- ./report.sh       # cron: skip if running elsewhere
+  lock run --wait 5m --ttl 1m migrate -- ./migrate.sh up
+  LOCK_CONFIG="$(cat lock.json)" lock run deploy -- sh -c 'echo "$LOCK_KEY"; make deploy'
+
+` + statusTable
+
+// runLocker bounds the wait for a lock without bounding what runs under it:
+// Do derives the function's context from the context it is given, so the
+// wait cannot be bounded there.
+type runLocker struct {
+	lock.Locker
+	wait time.Duration // 0: as configured
+}
+
+func (r runLocker) Lock(ctx context.Context, key string, ttl time.Duration) (lock.Lock, error) {
+	ctx, cancel := r.bound(ctx)
+	defer cancel()
+	return r.Locker.Lock(ctx, key, ttl)
+}
+
+func (r runLocker) LockNs(ctx context.Context, key string, ttl time.Duration) (lock.Lock, error) {
+	ctx, cancel := r.bound(ctx)
+	defer cancel()
+	return r.Locker.LockNs(ctx, key, ttl)
+}
+
+func (r runLocker) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if r.wait <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, r.wait)
+}
+
+func cmdRun(args []string, stdin, stdout, stderr *os.File) error {
+	fset := newFlagSet("run")
+	var bf backendFlags
+	bf.register(fset)
+	ttl := fset.Duration("ttl", 30*time.Second, "time to live of the lock; it is extended every ttl/3 while the command runs")
+	wait := fset.Duration("wait", 0, "wait up to this long for the lock (default: the configuration's retry schedule)")
+	noWait := fset.Bool("no-wait", false, "one attempt: exit 75 at once if the lock is held elsewhere")
+	grace := fset.Duration("grace", 10*time.Second, "when the lock is lost, time between SIGTERM and SIGKILL to the command")
+	if err := parse(fset, args, stdout, runHead, runTail); err != nil {
+		return err
+	}
+	rest := fset.Args()
+	switch {
+	case len(rest) == 0:
+		return usageErr("run: missing KEY: lock run [flags] KEY -- COMMAND [ARGS...]")
+	case rest[0] == "":
+		return usageErr("run: KEY must not be empty")
+	case len(rest) == 1:
+		return usageErr("run: missing -- COMMAND after KEY %q", rest[0])
+	case rest[1] != "--":
+		return usageErr("run: want -- after KEY %q, got %q (flags go before KEY)", rest[0], rest[1])
+	case len(rest) == 2 || rest[2] == "":
+		return usageErr("run: missing COMMAND after --")
+	}
+	key, argv := rest[0], rest[2:]
+	waitSet := false
+	fset.Visit(func(f *flag.Flag) {
+		if f.Name == "wait" {
+			waitSet = true
+		}
+	})
+	switch {
+	case *ttl <= 0:
+		return usageErr("run: --ttl %v must be positive", *ttl)
+	case *ttl < 10*time.Millisecond: // less could not even start a command
+		return usageErr("run: --ttl %v must be at least 10ms", *ttl)
+	case *grace < 0:
+		return usageErr("run: --grace %v must not be negative", *grace)
+	case waitSet && *noWait:
+		return usageErr("run: give either --wait or --no-wait, not both")
+	case waitSet && *wait < 0:
+		return usageErr("run: --wait %v must not be negative", *wait)
+	}
+
+	be, err := bf.load()
+	if err != nil {
+		return err
+	}
+	rl := runLocker{}
+	switch {
+	case *noWait || (waitSet && *wait == 0):
+		setRetries(be.cfg, 0)
+	case waitSet:
+		setRetries(be.cfg, -1) // until the wait runs out
+		rl.wait = *wait
+	}
+	locker, err := be.create()
+	if err != nil {
+		return err
+	}
+	defer locker.Destroy()
+	rl.Locker = locker
+	switch {
+	case be.cfg.Type == config.Redis:
+	case be.source == "":
+		fmt.Fprintln(stderr, "lock: warning: no --servers, --config or LOCK_CONFIG: the in-memory lock excludes nothing outside this process")
+	default:
+		fmt.Fprintf(stderr, "lock: warning: the in-memory lock (%s) excludes nothing outside this process\n", be.source)
+	}
+
+	r := &runner{
+		argv:     argv,
+		grace:    *grace,
+		stdin:    stdin,
+		stdout:   stdout,
+		stderr:   stderr,
+		ownGroup: !isTerminal(stdin),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r.cancelWait = cancel
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { r.relay(sigs, done) })
+	err = lock.Do(ctx, rl, key, *ttl, r.run, lock.Namespaced())
+	close(done)
+	wg.Wait()
+	return r.outcome(err, be)
+}
+
+// setRetries sets the number of attempts after the first, for either
+// backend: 0 for one attempt, negative for "until the context ends".
+func setRetries(cfg *config.Config, n int) {
+	if cfg.Type == config.Redis {
+		cfg.LockOptions.RetryCount = n
+	} else {
+		cfg.Retry = n
+	}
+}
+
+// runner runs the command under the lock and passes signals on to it.
+type runner struct {
+	argv       []string
+	grace      time.Duration
+	stdin      *os.File
+	stdout     *os.File
+	stderr     *os.File
+	ownGroup   bool
+	cancelWait context.CancelFunc
+
+	mu          sync.Mutex
+	cmd         *exec.Cmd // once started
+	interrupted os.Signal // a signal that came while waiting for the lock
+	finished    bool      // the command has exited
+
+	// Set by run, read after Do returns.
+	started bool
+	status  int           // the command's exit status
+	lost    bool          // run saw the lock lost while the command ran
+	killed  bool          // ... and sent SIGKILL after the grace
+	took    time.Duration // from SIGTERM until the command exited
+	fnErr   error         // run's own error
+}
+
+// relay passes signals to the command; before it starts, a signal ends
+// the wait for the lock.
+func (r *runner) relay(sigs <-chan os.Signal, done <-chan struct{}) {
+	for {
+		select {
+		case <-done:
+			return
+		case sig := <-sigs:
+			r.mu.Lock()
+			switch {
+			case r.cmd == nil && r.interrupted == nil:
+				r.interrupted = sig
+				r.cancelWait()
+			case r.cmd != nil && !r.finished:
+				_ = signalChild(r.cmd, sig, r.ownGroup)
+			}
+			r.mu.Unlock()
+		}
+	}
+}
+
+// run is Do's function: it starts the command and waits for it; if the
+// lock is lost meanwhile, it stops the command.
+func (r *runner) run(ctx context.Context, l lock.Lock) error {
+	cmd := exec.Command(r.argv[0], r.argv[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = r.stdin, r.stdout, r.stderr
+	cmd.Env = childEnv(os.Environ(), l)
+	setupChild(cmd, r.ownGroup)
+	r.mu.Lock()
+	if r.interrupted != nil { // the signal came just as the lock was acquired
+		r.mu.Unlock()
+		r.fnErr = errInterrupted
+		return r.fnErr
+	}
+	if err := cmd.Start(); err != nil {
+		r.mu.Unlock()
+		r.fnErr = startErr(r.argv[0], err)
+		return r.fnErr
+	}
+	r.cmd, r.started = cmd, true
+	r.mu.Unlock()
+
+	exited := make(chan *os.ProcessState, 1)
+	go func() {
+		_ = cmd.Wait() // a non-zero status is in ProcessState
+		r.mu.Lock()
+		r.finished = true
+		r.mu.Unlock()
+		exited <- cmd.ProcessState
+	}()
+	var ps *os.ProcessState
+	select {
+	case ps = <-exited:
+	case <-ctx.Done():
+		// Only Do cancels ctx once the command runs: the lock is lost.
+		r.lost = true
+		began := time.Now()
+		_ = signalChild(cmd, syscall.SIGTERM, r.ownGroup)
+		grace := time.NewTimer(r.grace)
+		select {
+		case ps = <-exited:
+		case <-grace.C:
+			r.killed = true
+			_ = signalChild(cmd, syscall.SIGKILL, r.ownGroup)
+			ps = <-exited
+		}
+		grace.Stop()
+		r.took = time.Since(began)
+	}
+	// Whatever the command left running in its group must not go on
+	// without the lock, which Do releases once run returns.
+	if r.ownGroup {
+		_ = killGroup(cmd)
+	}
+	r.status = exitStatus(ps)
+	if r.status != 0 {
+		r.fnErr = fmt.Errorf("command exited with status %d", r.status)
+	}
+	return r.fnErr
+}
+
+var errInterrupted = errors.New("interrupted")
+
+// signalName names the signals the tool handles as kill(1) does.
+func signalName(sig os.Signal) string {
+	switch sig {
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGHUP:
+		return "SIGHUP"
+	}
+	return sig.String()
+}
+
+// startErr tells "not found" (127) from "cannot run" (126), as shells do.
+func startErr(name string, err error) error {
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+		return exitErr(exitNotFound, "run: %s: command not found", name)
+	}
+	return exitErr(exitCannotExec, "run: cannot run %s: %v", name, err)
+}
+
+// childEnv is env without any LOCK_KEY, LOCK_VALUE or LOCK_FENCE it
+// inherited (from an outer `lock run`, say), with this lock's.
+func childEnv(env []string, l lock.Lock) []string {
+	out := make([]string, 0, len(env)+3)
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "LOCK_KEY", "LOCK_VALUE", "LOCK_FENCE":
+			continue
+		}
+		out = append(out, kv)
+	}
+	out = append(out, "LOCK_KEY="+l.Key(), "LOCK_VALUE="+l.Value())
+	if t := l.Token(); t != 0 { // fencing is on
+		out = append(out, "LOCK_FENCE="+strconv.FormatUint(t, 10))
+	}
+	return out
+}
+
+// outcome turns Do's result into the exit status.
+func (r *runner) outcome(err error, be *backend) error {
+	if !r.started {
+		var ex *exitError
+		switch {
+		case errors.As(r.fnErr, &ex): // the command could not be started
+			if uerr := unlockErr(err, r.fnErr); uerr != nil {
+				return exitErr(ex.code, "%v (and releasing the lock: %v)", ex.err, uerr)
+			}
+			return r.fnErr
+		case r.interrupted != nil:
+			return exitErr(128+signalNumber(r.interrupted), "run: interrupted by %s while waiting for the lock", signalName(r.interrupted))
+		case errors.Is(err, lock.ErrInvalidArgument):
+			return usageErr("run: %v", trimLock(err))
+		case errors.Is(err, lock.ErrNotAcquired):
+			if unavailable(err, be.cfg) {
+				return exitErr(exitUnavailable, "run: not acquired: too few masters answer: %v", trimLock(err))
+			}
+			return exitErr(exitNotAcquired, "run: not acquired, held elsewhere: %v", trimLock(err))
+		case err == nil:
+			return exitErr(exitSoftware, "run: the command did not run")
+		default:
+			return exitErr(exitSoftware, "run: %v", trimLock(err))
+		}
+	}
+	uerr := unlockErr(err, r.fnErr)
+	if errors.Is(err, lock.ErrLost) {
+		var lost error
+		for _, e := range joined(err) {
+			if errors.Is(e, lock.ErrLost) {
+				lost = e
+			}
+		}
+		var what string
+		switch {
+		case !r.lost:
+			what = fmt.Sprintf("the command had exited with status %d", r.status)
+		case r.killed:
+			what = fmt.Sprintf("sent SIGTERM, then SIGKILL after %v", r.grace)
+		default:
+			what = fmt.Sprintf("sent SIGTERM; the command exited with status %d after %v", r.status, r.took.Round(time.Millisecond))
+		}
+		return exitErr(exitLost, "run: the lock was lost while the command ran (%s): %v", what, trimLock(lost))
+	}
+	if uerr != nil {
+		// The command ran under the lock; what is left of it expires.
+		fmt.Fprintf(r.stderr, "lock: warning: run: releasing the lock: %v\n", oneLine(trimLock(uerr).Error()))
+	}
+	if r.status != 0 {
+		return &exitError{code: r.status} // the command's own status, nothing to add
+	}
+	return nil
+}
+
+// joined lists the errors errors.Join put together (err itself otherwise).
+func joined(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := err.(*lock.Error); !ok { // *Error unwraps to its parts too
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			return j.Unwrap()
+		}
+	}
+	return []error{err}
+}
+
+// unlockErr is what Do joined to fn's error besides the loss: Unlock's.
+func unlockErr(err, fnErr error) error {
+	var out []error
+	for _, e := range joined(err) {
+		if e == fnErr || errors.Is(e, lock.ErrLost) {
+			continue
+		}
+		out = append(out, e)
+	}
+	return errors.Join(out...)
+}
+
+// unavailable reports whether a failed Lock failed because too few masters
+// answered rather than because the key is held: so many masters failed for
+// another reason than the key being taken that even a free key could not
+// have reached a quorum.
+func unavailable(err error, cfg *config.Config) bool {
+	var le *lock.Error
+	if cfg.Type != config.Redis || !errors.As(err, &le) {
+		return false
+	}
+	n := len(cfg.Connections)
+	down := 0
+	for _, ne := range le.Nodes {
+		if errors.Is(ne.Err, lock.ErrTaken) || errors.Is(ne.Err, context.Canceled) || errors.Is(ne.Err, context.DeadlineExceeded) {
+			continue
+		}
+		down++
+	}
+	return down > n-(n/2+1)
+}
+
+// trimLock drops the "lock: " that the library's errors start with, since
+// the tool's line starts with it already.
+func trimLock(err error) error {
+	if err == nil {
+		return nil
+	}
+	return errors.New(strings.TrimPrefix(oneLine(err.Error()), "lock: "))
+}
