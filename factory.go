@@ -97,21 +97,7 @@ func FromEnv(namespace string) (Locker, error) {
 // through its context (connection included); the read and write timeouts
 // bound what a context cannot reach, such as AUTH and SELECT while dialing.
 func newPool(c config.Connection, timeout time.Duration) *redis.Pool {
-	opts := []redis.DialOption{
-		redis.DialReadTimeout(timeout),
-		redis.DialWriteTimeout(timeout),
-	}
-	dial := func(ctx context.Context) (redis.Conn, error) {
-		if c.URL != "" {
-			return redis.DialURLContext(ctx, c.URL, opts...)
-		}
-		return redis.DialContext(ctx, "tcp", c.Addr(), append(opts,
-			redis.DialUsername(c.Username),
-			redis.DialPassword(c.Password),
-			redis.DialDatabase(c.DB),
-			redis.DialUseTLS(c.TLS),
-		)...)
-	}
+	dial := func(ctx context.Context) (redis.Conn, error) { return c.Dial(ctx, timeout) }
 	return &redis.Pool{
 		DialContext: dial,
 		MaxIdle:     64,

@@ -15,6 +15,7 @@ package config
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"math"
 	"net"
@@ -22,6 +23,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gomodule/redigo/redis"
 
 	"github.com/leverege/lock/internal/core"
 )
@@ -233,4 +236,23 @@ func checkDuration(field string, d time.Duration, positive bool) error {
 
 func fieldErr(field, format string, args ...any) error {
 	return fmt.Errorf("config: %s: %s", field, fmt.Sprintf(format, args...))
+}
+
+// Dial connects to the master as a Locker built by lock.Create does: with
+// its credentials, database and TLS (or its URL), the connection bounded
+// by ctx, and each read and write by timeout (when positive).
+func (c Connection) Dial(ctx context.Context, timeout time.Duration) (redis.Conn, error) {
+	var opts []redis.DialOption
+	if timeout > 0 {
+		opts = append(opts, redis.DialReadTimeout(timeout), redis.DialWriteTimeout(timeout))
+	}
+	if c.URL != "" {
+		return redis.DialURLContext(ctx, c.URL, opts...)
+	}
+	return redis.DialContext(ctx, "tcp", c.Addr(), append(opts,
+		redis.DialUsername(c.Username),
+		redis.DialPassword(c.Password),
+		redis.DialDatabase(c.DB),
+		redis.DialUseTLS(c.TLS),
+	)...)
 }

@@ -173,28 +173,9 @@ func (m *Locker) lock(ctx context.Context, key string, keys []string, ttl time.D
 	if keys != nil {
 		line = nil // a line is per key; a set of keys retries on its schedule
 	}
-	obs := m.opts.observer
-	if obs == nil {
-		return core.Run(ctx, m.opts.retry, key,
-			func(context.Context) core.Attempt[*Lock] { return m.attempt(key, keys, ttl) },
-			func(l *Lock) { m.drop(l) }, line)
-	}
-	began, attempts := time.Now(), 0
-	l, err := core.Run(ctx, m.opts.retry, key,
-		func(context.Context) core.Attempt[*Lock] {
-			attempts++
-			at := time.Now()
-			a := m.attempt(key, keys, ttl)
-			var aerr error
-			if !a.OK { // the attempt's own detail; the Lock's error says the rest
-				aerr = &core.Error{Op: "lock", Key: key, Attempts: 1, Err: core.ErrNotAcquired, Cause: a.Why, Nodes: a.Nodes}
-			}
-			obs.Observe(core.Event{Kind: core.KindAttempt, Key: key, Err: aerr, Took: time.Since(at)})
-			return a
-		},
-		func(l *Lock) { m.drop(l) }, line)
-	obs.Observe(core.Event{Kind: core.KindLock, Key: key, Err: err, Took: time.Since(began), Attempts: attempts})
-	return l, err
+	return core.RunObserved(ctx, m.opts.retry, key,
+		func(context.Context) core.Attempt[*Lock] { return m.attempt(key, keys, ttl) },
+		func(l *Lock) { m.drop(l) }, line, m.opts.observer)
 }
 
 // LockNs is Lock on "<namespace>:<key>".
@@ -356,14 +337,8 @@ func (l *Lock) Expiration() time.Time { return l.exp }
 // lock's, and with ErrNoQuorum when ctx has already ended; a failed Extend
 // changes nothing.
 func (l *Lock) Extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
-	obs := l.m.opts.observer
-	if obs == nil {
-		return l.extend(ctx, ttl)
-	}
-	at := time.Now()
-	next, err := l.extend(ctx, ttl)
-	obs.Observe(core.Event{Kind: core.KindExtend, Key: l.key, Err: err, Took: time.Since(at)})
-	return next, err
+	return core.Observed(l.m.opts.observer, core.KindExtend, l.key, l.since,
+		func() (*Lock, error) { return l.extend(ctx, ttl) })
 }
 
 func (l *Lock) extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
@@ -399,13 +374,8 @@ func (l *Lock) extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 // Unlock deletes the key if it still holds this lock's value, and fails
 // with ErrNotHeld (touching nothing) when it does not or has expired.
 func (l *Lock) Unlock(context.Context) error {
-	obs := l.m.opts.observer
-	if obs == nil {
-		return l.unlock()
-	}
-	at := time.Now()
-	err := l.unlock()
-	obs.Observe(core.Event{Kind: core.KindUnlock, Key: l.key, Err: err, Took: time.Since(at), Held: at.Sub(l.since)})
+	_, err := core.Observed(l.m.opts.observer, core.KindUnlock, l.key, l.since,
+		func() (struct{}, error) { return struct{}{}, l.unlock() })
 	return err
 }
 

@@ -56,14 +56,8 @@ func (l *Lock) Expiration() time.Time { return l.exp }
 //
 // The masters that did renew the key keep it until the new ttl runs out.
 func (l *Lock) Extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
-	obs := l.c.opts.observer
-	if obs == nil {
-		return l.extend(ctx, ttl)
-	}
-	at := time.Now()
-	next, err := l.extend(ctx, ttl)
-	obs.Observe(core.Event{Kind: core.KindExtend, Key: l.key, Err: err, Took: time.Since(at)})
-	return next, err
+	return core.Observed(l.c.opts.observer, core.KindExtend, l.key, l.since,
+		func() (*Lock, error) { return l.extend(ctx, ttl) })
 }
 
 func (l *Lock) extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
@@ -115,13 +109,8 @@ func (l *Lock) extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 // expired or was taken over); ErrNoQuorum when too few answered, in which
 // case what is left expires with its ttl.
 func (l *Lock) Unlock(ctx context.Context) error {
-	obs := l.c.opts.observer
-	if obs == nil {
-		return l.unlock()
-	}
-	at := time.Now()
-	err := l.unlock()
-	obs.Observe(core.Event{Kind: core.KindUnlock, Key: l.key, Err: err, Took: time.Since(at), Held: at.Sub(l.since)})
+	_, err := core.Observed(l.c.opts.observer, core.KindUnlock, l.key, l.since,
+		func() (struct{}, error) { return struct{}{}, l.unlock() })
 	return err
 }
 

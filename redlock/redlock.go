@@ -245,28 +245,9 @@ func (c *Client) lock(ctx context.Context, key string, keys []string, ttl time.D
 	if keys != nil {
 		line = nil // a line is per key; a set of keys retries on its schedule
 	}
-	obs := c.opts.observer
-	if obs == nil {
-		return core.Run(ctx, c.opts.retry, key,
-			func(context.Context) core.Attempt[*Lock] { return c.attempt(key, keys, ttl, drift) },
-			func(l *Lock) { p, _ := l.release(); p.wait(); p.stop() }, line)
-	}
-	began, attempts := time.Now(), 0
-	l, err := core.Run(ctx, c.opts.retry, key,
-		func(context.Context) core.Attempt[*Lock] {
-			attempts++
-			at := time.Now()
-			a := c.attempt(key, keys, ttl, drift)
-			var aerr error
-			if !a.OK { // the attempt's own detail; the Lock's error says the rest
-				aerr = &core.Error{Op: "lock", Key: key, Attempts: 1, Err: core.ErrNotAcquired, Cause: a.Why, Nodes: a.Nodes}
-			}
-			obs.Observe(core.Event{Kind: core.KindAttempt, Key: key, Err: aerr, Took: time.Since(at)})
-			return a
-		},
-		func(l *Lock) { p, _ := l.release(); p.wait(); p.stop() }, line)
-	obs.Observe(core.Event{Kind: core.KindLock, Key: key, Err: err, Took: time.Since(began), Attempts: attempts})
-	return l, err
+	return core.RunObserved(ctx, c.opts.retry, key,
+		func(context.Context) core.Attempt[*Lock] { return c.attempt(key, keys, ttl, drift) },
+		func(l *Lock) { p, _ := l.release(); p.wait(); p.stop() }, line, c.opts.observer)
 }
 
 // LockNs is Lock on "<namespace>:<key>".

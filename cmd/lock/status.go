@@ -219,22 +219,11 @@ func keyOn(do func(string, ...any) (any, error), key string) (*keyStatus, error)
 }
 
 // dialMaster connects to c as the library does (credentials, database,
-// TLS), bounded by ctx and, for each read and write, by timeout.
+// TLS), bounded by ctx and by timeout for connecting, reading and writing.
 func dialMaster(ctx context.Context, c config.Connection, timeout time.Duration) (redis.Conn, error) {
-	opts := []redis.DialOption{
-		redis.DialConnectTimeout(timeout),
-		redis.DialReadTimeout(timeout),
-		redis.DialWriteTimeout(timeout),
-	}
-	if c.URL != "" {
-		return redis.DialURLContext(ctx, c.URL, opts...)
-	}
-	return redis.DialContext(ctx, "tcp", c.Addr(), append(opts,
-		redis.DialUsername(c.Username),
-		redis.DialPassword(c.Password),
-		redis.DialDatabase(c.DB),
-		redis.DialUseTLS(c.TLS),
-	)...)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return c.Dial(ctx, timeout)
 }
 
 // infoFields parses INFO's "name:value" lines.

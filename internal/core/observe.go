@@ -1,6 +1,9 @@
 package core
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Kind says what an Event reports.
 type Kind int
@@ -61,4 +64,42 @@ type Event struct {
 // called.
 type Observer interface {
 	Observe(Event)
+}
+
+// RunObserved is Run that tells obs of every attempt (with the attempt's
+// own detail when it failed) and of the outcome; with obs nil it is Run.
+func RunObserved[L any](ctx context.Context, r Retry, key string, try func(context.Context) Attempt[L], undo func(L), w *Waiters, obs Observer) (L, error) {
+	if obs == nil {
+		return Run(ctx, r, key, try, undo, w)
+	}
+	began, attempts := time.Now(), 0
+	l, err := Run(ctx, r, key, func(ctx context.Context) Attempt[L] {
+		attempts++
+		at := time.Now()
+		a := try(ctx)
+		var aerr error
+		if !a.OK { // the attempt's own detail; the Lock's error says the rest
+			aerr = &Error{Op: "lock", Key: key, Attempts: 1, Err: ErrNotAcquired, Cause: a.Why, Nodes: a.Nodes}
+		}
+		obs.Observe(Event{Kind: KindAttempt, Key: key, Err: aerr, Took: time.Since(at)})
+		return a
+	}, undo, w)
+	obs.Observe(Event{Kind: KindLock, Key: key, Err: err, Took: time.Since(began), Attempts: attempts})
+	return l, err
+}
+
+// Observed runs f, an Extend (kind KindExtend) or an Unlock (KindUnlock,
+// held since acquired), and tells obs of it; with obs nil it only runs f.
+func Observed[T any](obs Observer, kind Kind, key string, acquired time.Time, f func() (T, error)) (T, error) {
+	if obs == nil {
+		return f()
+	}
+	at := time.Now()
+	v, err := f()
+	e := Event{Kind: kind, Key: key, Err: err, Took: time.Since(at)}
+	if kind == KindUnlock {
+		e.Held = at.Sub(acquired)
+	}
+	obs.Observe(e)
+	return v, err
 }
