@@ -159,19 +159,26 @@ func (w *Waiters) linger(key string, q *queue) bool {
 	return false
 }
 
+// record notes the release of key holding value and returns key's queue,
+// or nil when no one waits for key or this release was seen already.
+// Called with w.mu held.
+func (w *Waiters) record(key, value string) *queue {
+	q := w.keys[key]
+	if q == nil || q.last == value {
+		return nil
+	}
+	q.last = value
+	q.epoch++
+	return q
+}
+
 // Released records that the lock on key holding value was released, and
 // wakes the first in line. Repeats of the same release (each master
 // announces it) wake no one again.
 func (w *Waiters) Released(key, value string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	q := w.keys[key]
-	if q == nil || q.last == value {
-		return
-	}
-	q.last = value
-	q.epoch++
-	if len(q.line) > 0 {
+	if q := w.record(key, value); q != nil && len(q.line) > 0 {
 		q.line[0].signal()
 	}
 }
@@ -212,12 +219,10 @@ func (w *Waiters) HandOver(key string) bool {
 func (w *Waiters) Yield(key, value string, d time.Duration) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	q := w.keys[key]
-	if q == nil || q.last == value {
+	q := w.record(key, value)
+	if q == nil {
 		return
 	}
-	q.last = value
-	q.epoch++
 	time.AfterFunc(d, func() {
 		w.mu.Lock()
 		defer w.mu.Unlock()
