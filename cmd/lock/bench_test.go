@@ -54,7 +54,7 @@ func TestBenchRedis(t *testing.T) {
 	require.NoError(t, ms[0].Pause(t.Context()))
 	require.NoError(t, ms[1].Pause(t.Context()))
 	r = run(t, redisEnv(ms), "bench", "--duration", "1s", "--workers", "2")
-	oneLineError(t, r, exitUnavailable, "no lock acquired in 1s")
+	oneLineError(t, r, exitUnavailable, "no Lock call finished within 1s")
 }
 
 // The checks can fail: a Locker that grants every Lock gives overlapping
