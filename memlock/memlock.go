@@ -124,15 +124,9 @@ func (m *Locker) Lock(ctx context.Context, key string, ttl time.Duration) (*Lock
 
 // LockAllNs is LockAll on "<namespace>:<key>" for every key.
 func (m *Locker) LockAllNs(ctx context.Context, keys []string, ttl time.Duration) (*Lock, error) {
-	ns := make([]string, len(keys))
-	for i, k := range keys {
-		if err := core.CheckKey(k); err != nil {
-			return nil, err
-		}
-		ns[i] = core.Namespaced(m.opts.namespace, k)
-	}
-	if len(keys) == 0 {
-		ns = nil
+	ns, err := core.NamespacedAll(m.opts.namespace, keys)
+	if err != nil {
+		return nil, err
 	}
 	return m.LockAll(ctx, ns, ttl)
 }
@@ -142,21 +136,11 @@ func (m *Locker) LockAllNs(ctx context.Context, keys []string, ttl time.Duration
 // nor hold a key twice; with fencing on, LockAll is refused (tokens are for
 // single keys), as in package redlock.
 func (m *Locker) LockAll(ctx context.Context, keys []string, ttl time.Duration) (*Lock, error) {
-	if err := core.CheckKeys(keys); err != nil {
+	first, set, err := core.KeySet(keys, m.opts.fencing)
+	if err != nil {
 		return nil, err
 	}
-	for _, k := range keys {
-		if err := core.CheckKey(k); err != nil {
-			return nil, err
-		}
-	}
-	if len(keys) == 1 {
-		return m.lock(ctx, keys[0], nil, ttl)
-	}
-	if m.opts.fencing {
-		return nil, core.Invalid("keys", "fencing tokens are given for single keys; lock one key, or turn fencing off")
-	}
-	return m.lock(ctx, keys[0], slices.Clone(keys), ttl)
+	return m.lock(ctx, first, set, ttl)
 }
 
 func (m *Locker) lock(ctx context.Context, key string, keys []string, ttl time.Duration) (*Lock, error) {
@@ -305,19 +289,7 @@ func (l *Lock) Keys() []string {
 }
 
 // each yields the lock's keys.
-func (l *Lock) each() iter.Seq[string] {
-	return func(yield func(string) bool) {
-		if l.keys == nil {
-			yield(l.key)
-			return
-		}
-		for _, k := range l.keys {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
+func (l *Lock) each() iter.Seq[string] { return core.Each(l.key, l.keys) }
 
 // Token is the acquisition's fencing token (see WithFencing); 0 without
 // fencing.

@@ -130,11 +130,7 @@ func (l *Lock) unlock() error {
 			// process's waiters, who had a streak, give the others a head
 			// start of two of these round trips.
 			d := 2 * time.Since(start)
-			for i := 0; i == 0 || i < len(l.keys); i++ {
-				key := l.key
-				if l.keys != nil {
-					key = l.keys[i]
-				}
+			for key := range core.Each(l.key, l.keys) {
 				if !l.c.opts.variant.Silent {
 					l.c.announce(p.firstYes(), key, l.value)
 				}
@@ -145,11 +141,7 @@ func (l *Lock) unlock() error {
 	}
 	p.wait()
 	if p.lost() {
-		for i := 0; i == 0 || i < len(l.keys); i++ {
-			key := l.key
-			if l.keys != nil {
-				key = l.keys[i]
-			}
+		for key := range core.Each(l.key, l.keys) {
 			l.c.line.Released(key, l.value)
 		}
 		return &core.Error{Op: "unlock", Key: l.key, Attempts: 1, Err: core.ErrNotHeld, Nodes: p.failures(l.c)}
@@ -173,5 +165,5 @@ func (l *Lock) release() (_ *poll, handed bool) {
 		handed = true
 		queued = func() { c.line.Released(l.key, l.value) }
 	}
-	return c.askThen(nil, "release", nil, func(cl *call) { c.nodes[cl.node].release(cl, k, l.many, v) }, queued), handed
+	return c.askThen(context.Background(), "release", nil, func(cl *call) { c.nodes[cl.node].release(cl, k, l.many, v) }, queued), handed
 }

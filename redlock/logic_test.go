@@ -1,6 +1,7 @@
 package redlock
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -36,7 +37,7 @@ func TestDecide(t *testing.T) {
 	for n := 1; n <= 5; n++ {
 		quorum := n/2 + 1
 		for mask := range 1 << n { // bit i set: master i says yes
-			p := &poll{votes: make(chan vote, n), errs: make([]error, n), quorum: quorum}
+			p := &poll{votes: make(chan vote, n), errs: make([]error, n), quorum: quorum, ctx: context.Background()}
 			yes := 0
 			for i := range n {
 				p.errs[i] = errPending

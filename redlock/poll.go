@@ -68,9 +68,9 @@ var timers = sync.Pool{New: func() any {
 }}
 
 // ask sends, with build filling in each master's request, one request to
-// every master but those that skip (which may be nil) names. With a ctx,
-// its end cuts the wait short (the requests already written still run);
-// with nil only the node timeout does.
+// every master but those that skip (which may be nil) names. ctx's end
+// cuts the wait short (the requests already written still run); with
+// context.Background only the node timeout does.
 func (c *Client) ask(ctx context.Context, op string, skip func(int) bool, build func(*call)) *poll {
 	return c.askThen(ctx, op, skip, build, nil)
 }
@@ -164,9 +164,7 @@ func (p *poll) next() {
 		expired = p.timer.C
 	}
 	var done <-chan struct{}
-	if p.ctx != nil {
-		done = p.ctx.Done()
-	}
+	done = p.ctx.Done() // nil, never ready, for context.Background
 	var err error
 	select {
 	case v := <-p.votes:

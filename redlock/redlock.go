@@ -40,7 +40,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"slices"
 	"sync"
 	"time"
 
@@ -180,7 +179,7 @@ func (c *Client) Quorum() int { return c.quorum }
 // allowance (round(driftFactor*ttl) + 2ms). When ctx ends first the error
 // matches both ErrNotAcquired and ctx's error.
 func (c *Client) Lock(ctx context.Context, key string, ttl time.Duration) (*Lock, error) {
-	if err := c.checkKey(key); err != nil {
+	if err := core.CheckKey(key); err != nil {
 		return nil, err
 	}
 	return c.lock(ctx, key, nil, ttl)
@@ -194,37 +193,18 @@ func (c *Client) Lock(ctx context.Context, key string, ttl time.Duration) (*Lock
 // fencing on. Waiters for a set of keys are not woken by releases: they
 // retry on their schedule.
 func (c *Client) LockAll(ctx context.Context, keys []string, ttl time.Duration) (*Lock, error) {
-	if err := core.CheckKeys(keys); err != nil {
+	first, set, err := core.KeySet(keys, c.opts.fencing)
+	if err != nil {
 		return nil, err
 	}
-	for _, k := range keys {
-		if err := c.checkKey(k); err != nil {
-			return nil, err
-		}
-	}
-	if len(keys) == 1 {
-		return c.lock(ctx, keys[0], nil, ttl)
-	}
-	if c.opts.fencing {
-		return nil, core.Invalid("keys", "fencing tokens are given for single keys; lock one key, or turn fencing off")
-	}
-	return c.lock(ctx, keys[0], slices.Clone(keys), ttl)
+	return c.lock(ctx, first, set, ttl)
 }
-
-// checkKey refuses an empty key and the keys the library keeps for itself.
-func (c *Client) checkKey(key string) error { return core.CheckKey(key) }
 
 // LockAllNs is LockAll on "<namespace>:<key>" for every key.
 func (c *Client) LockAllNs(ctx context.Context, keys []string, ttl time.Duration) (*Lock, error) {
-	ns := make([]string, len(keys))
-	for i, k := range keys {
-		if err := core.CheckKey(k); err != nil {
-			return nil, err
-		}
-		ns[i] = core.Namespaced(c.opts.namespace, k)
-	}
-	if len(keys) == 0 {
-		ns = nil
+	ns, err := core.NamespacedAll(c.opts.namespace, keys)
+	if err != nil {
+		return nil, err
 	}
 	return c.LockAll(ctx, ns, ttl)
 }
@@ -245,8 +225,9 @@ func (c *Client) lock(ctx context.Context, key string, keys []string, ttl time.D
 	if keys != nil {
 		line = nil // a line is per key; a set of keys retries on its schedule
 	}
+	many := boxed(keys) // once for every attempt
 	return core.RunObserved(ctx, c.opts.retry, key,
-		func(context.Context) core.Attempt[*Lock] { return c.attempt(key, keys, ttl, drift) },
+		func(context.Context) core.Attempt[*Lock] { return c.attempt(key, keys, many, ttl, drift) },
 		func(l *Lock) { p, _ := l.release(); p.wait(); p.stop() }, line, c.opts.observer)
 }
 
@@ -260,7 +241,7 @@ func (c *Client) LockNs(ctx context.Context, key string, ttl time.Duration) (*Lo
 
 // attempt is one round of the algorithm, with a value of its own (128
 // random bits) so that nothing a failed round left behind is mistaken for it.
-func (c *Client) attempt(key string, keys []string, ttl, drift time.Duration) core.Attempt[*Lock] {
+func (c *Client) attempt(key string, keys []string, many []any, ttl, drift time.Duration) core.Attempt[*Lock] {
 	value := rand.Text()
 	start := time.Now()
 	// The requests are not cut short when the caller's context ends: each is
@@ -268,12 +249,11 @@ func (c *Client) attempt(key string, keys []string, ttl, drift time.Duration) co
 	// outcome is decided must land (or fail) on its own, so that the lock is
 	// held, or released, on every master that can.
 	k, v, ms, fence := any(key), any(value), ttl.Milliseconds(), c.opts.fencing
-	many := boxed(keys)
 	var fk any
 	if fence {
 		fk = FenceKeyPrefix + key
 	}
-	p := c.ask(nil, "acquire", nil, func(cl *call) {
+	p := c.ask(context.Background(), "acquire", nil, func(cl *call) {
 		c.nodes[cl.node].acquire(cl, k, many, v, fk, ms, c.opts.restartDelay.Milliseconds(), fence)
 	})
 	// The validity is measured after the answers, from before the requests.
@@ -307,7 +287,7 @@ func (c *Client) attempt(key string, keys []string, ttl, drift time.Duration) co
 // then fails, and no token is given out.
 func (c *Client) fence(p *poll, key, fenceKey, value any) (uint64, []*core.NodeError, bool) {
 	token := p.maxYes() // 1 + the largest counter
-	r := c.ask(nil, "fence", func(i int) bool { return p.errs[i] == core.ErrTaken },
+	r := c.ask(context.Background(), "fence", func(i int) bool { return p.errs[i] == core.ErrTaken },
 		func(cl *call) { c.nodes[cl.node].raise(cl, key, fenceKey, value, token) })
 	defer r.stop()
 	if r.decide() {
@@ -326,7 +306,7 @@ func (c *Client) fence(p *poll, key, fenceKey, value any) (uint64, []*core.NodeE
 // or the error comes. Deletes to masters that did not answer are not
 // awaited: they land after their SET, if ever.
 func (c *Client) releaseAfter(p *poll, key any, many []any, value any) {
-	r := c.ask(nil, "release", func(i int) bool { return p.errs[i] == core.ErrTaken },
+	r := c.ask(context.Background(), "release", func(i int) bool { return p.errs[i] == core.ErrTaken },
 		func(cl *call) { c.nodes[cl.node].release(cl, key, many, value) })
 	p.wait()
 	p.stop()

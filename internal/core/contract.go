@@ -2,6 +2,8 @@ package core
 
 import (
 	"context"
+	"iter"
+	"slices"
 	"strings"
 	"time"
 )
@@ -92,23 +94,63 @@ const (
 	FenceKeyPrefix = "lock:fence:"           // + key: a key's fencing counter
 )
 
-// CheckKeys rejects an empty set of keys, an empty key and a key given
-// twice, naming it.
-func CheckKeys(keys []string) error {
+// KeySet checks a set of keys for LockAll: not empty, every key valid
+// (CheckKey) and given once, and, with fencing, a single key (tokens are
+// per key). It returns the first key and, for a set of several, a copy of
+// the set (nil for one key, which is a plain lock).
+func KeySet(keys []string, fencing bool) (first string, set []string, err error) {
 	if len(keys) == 0 {
-		return Invalid("keys", "the set is empty: give at least one key")
+		return "", nil, Invalid("keys", "the set is empty: give at least one key")
 	}
 	seen := make(map[string]bool, len(keys))
 	for i, k := range keys {
 		if k == "" {
-			return Invalid("keys", "key %d is empty", i)
+			return "", nil, Invalid("keys", "key %d is empty", i)
+		}
+		if err := CheckKey(k); err != nil {
+			return "", nil, err
 		}
 		if seen[k] {
-			return Invalid("keys", "%q is given twice", k)
+			return "", nil, Invalid("keys", "%q is given twice", k)
 		}
 		seen[k] = true
 	}
-	return nil
+	if len(keys) == 1 {
+		return keys[0], nil, nil
+	}
+	if fencing {
+		return "", nil, Invalid("keys", "fencing tokens are given for single keys; lock one key, or turn fencing off")
+	}
+	return keys[0], slices.Clone(keys), nil
+}
+
+// Each yields a lock's keys: key alone when keys is nil, else keys (a lock
+// on a set, whose first is key).
+func Each(key string, keys []string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		if keys == nil {
+			yield(key)
+			return
+		}
+		for _, k := range keys {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// NamespacedAll is Namespaced for each of keys (LockAllNs); an empty key is
+// refused, as LockNs refuses it.
+func NamespacedAll(ns string, keys []string) ([]string, error) {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		if err := CheckKey(k); err != nil {
+			return nil, err
+		}
+		out[i] = Namespaced(ns, k)
+	}
+	return out, nil
 }
 
 // CheckTTL rejects a ttl that is under a millisecond (the unit in which

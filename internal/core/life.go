@@ -5,8 +5,8 @@ import (
 	"sync"
 )
 
-// Life lets Destroy interrupt the calls in flight, wait for them (and for
-// the background work they started) to finish, and refuse new ones. The zero
+// Life lets Destroy interrupt the calls in flight, wait for them to
+// finish, and refuse new ones. The zero
 // Life is ready to use.
 type Life struct {
 	mu        sync.RWMutex
@@ -49,17 +49,6 @@ func (l *Life) Begin(ctx context.Context) (_ context.Context, done func(), _ err
 		cancel(nil)
 		exit()
 	}, nil
-}
-
-// Go runs f in a goroutine that Destroy waits for. Call it only from within
-// a call registered by Begin (before its done), so that Destroy cannot have
-// finished waiting; f must end on its own within a bounded time.
-func (l *Life) Go(f func()) {
-	l.wg.Add(1)
-	go func() {
-		defer l.wg.Done()
-		f()
-	}()
 }
 
 // Destroy refuses new calls, interrupts the ones in flight and waits for

@@ -2,6 +2,7 @@ package core
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,6 +31,10 @@ type Waiters struct {
 
 	mu   sync.Mutex
 	keys map[string]*queue
+	// watched is len(keys), read without mu: with no key watched (no one
+	// in this process has waited lately), Peek, Released, HandOver and
+	// Yield return at once, so uncontended locking never takes mu.
+	watched atomic.Int32
 }
 
 type queue struct {
@@ -54,6 +59,9 @@ type Ticket struct {
 // Join, and whether others already wait for it, in which case a caller
 // should join the line rather than try first.
 func (w *Waiters) Peek(key string) (epoch uint64, busy bool) {
+	if w.watched.Load() == 0 {
+		return 0, false
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if q := w.keys[key]; q != nil {
@@ -77,6 +85,7 @@ func (w *Waiters) Join(key string, epoch uint64) *Ticket {
 	if fresh {
 		q = &queue{}
 		w.keys[key] = q
+		w.watched.Add(1)
 	}
 	q.gen++
 	q.line = append(q.line, t)
@@ -138,6 +147,7 @@ func (t *Ticket) Leave() {
 func (w *Waiters) linger(key string, q *queue) bool {
 	if w.Linger <= 0 {
 		delete(w.keys, key)
+		w.watched.Add(-1)
 		return true
 	}
 	q.gen++
@@ -152,6 +162,7 @@ func (w *Waiters) linger(key string, q *queue) bool {
 			return
 		}
 		delete(w.keys, key)
+		w.watched.Add(-1)
 		if w.Unwatch != nil {
 			w.Unwatch(key)
 		}
@@ -176,6 +187,9 @@ func (w *Waiters) record(key, value string) *queue {
 // wakes the first in line. Repeats of the same release (each master
 // announces it) wake no one again.
 func (w *Waiters) Released(key, value string) {
+	if w.watched.Load() == 0 {
+		return
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if q := w.record(key, value); q != nil && len(q.line) > 0 {
@@ -191,6 +205,9 @@ func (w *Waiters) Released(key, value string) {
 // for the lock. Only Streak hand-overs in a row are allowed, so that
 // waiters elsewhere are not starved.
 func (w *Waiters) HandOver(key string) bool {
+	if w.watched.Load() == 0 {
+		return false
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	q := w.keys[key]
@@ -217,6 +234,9 @@ func (w *Waiters) HandOver(key string) bool {
 // for a streak leaves the next turn to waiters in other processes, which
 // its announcement wakes, if there are any.
 func (w *Waiters) Yield(key, value string, d time.Duration) {
+	if w.watched.Load() == 0 {
+		return
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	q := w.record(key, value)
@@ -243,6 +263,7 @@ func (w *Waiters) Stop() {
 		}
 	}
 	w.keys = nil
+	w.watched.Store(0)
 }
 
 func (t *Ticket) signal() {
