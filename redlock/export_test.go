@@ -55,3 +55,46 @@ func EchoThroughLink(pool *redis.Pool, timeout time.Duration, callers int, conne
 	wg.Wait()
 	return wrong, err
 }
+
+// CloseAwaitingReplies connects a link to pool's master and sends it a
+// BLPOP that the master answers (nil) after 300 ms. Once the link's reader
+// waits for that reply, it sends a BLPOP that the master never answers,
+// as a master that stopped answering would not, and closes the link. It
+// waits at most limit for the link's reader to exit, and returns the two
+// requests' failures and whether the reader exited.
+func CloseAwaitingReplies(pool *redis.Pool, timeout, limit time.Duration, key string) (first, second error, exited bool) {
+	var readers sync.WaitGroup
+	l := newLink(pool, timeout, &readers)
+	votes := make(chan vote, 2)
+	l.send(&call{cmd: "PING", votes: votes, read: readAny})
+	if v := <-votes; v.err != nil {
+		l.close()
+		return v.err, v.err, false
+	}
+	blpop := func(node int, k, wait string) *call {
+		c := &call{cmd: "BLPOP", node: node, votes: votes, read: readAny}
+		c.argv[0], c.argv[1] = k, wait
+		c.args = c.argv[:2]
+		return c
+	}
+	l.send(blpop(0, key+":answered", "0.3"))
+	time.Sleep(100 * time.Millisecond) // the reader now waits for that reply
+	l.send(blpop(1, key+":unanswered", "0"))
+	l.close()
+	done := make(chan struct{})
+	go func() { readers.Wait(); close(done) }()
+	select {
+	case <-done:
+		exited = true
+	case <-time.After(limit):
+	}
+	var errs [2]error
+	for range 2 {
+		select {
+		case v := <-votes:
+			errs[v.node] = v.err
+		case <-time.After(limit):
+		}
+	}
+	return errs[0], errs[1], exited
+}

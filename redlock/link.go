@@ -57,6 +57,9 @@ type wire struct {
 	mu      sync.Mutex
 	written []*call
 	dead    error // set once the connection failed; nothing more is written
+	// closing is set once the link closed and its last batch was written:
+	// the reader reads the replies still due, then closes the connection.
+	closing bool
 	wake    chan struct{}
 	plain   bool // the reader's: see receive
 }
@@ -301,7 +304,7 @@ func (l *link) read(w *wire) {
 	var spare []*call
 	for {
 		w.mu.Lock()
-		for len(w.written) == 0 && w.dead == nil {
+		for len(w.written) == 0 && w.dead == nil && !w.closing {
 			w.mu.Unlock()
 			<-w.wake
 			w.mu.Lock()
@@ -309,6 +312,11 @@ func (l *link) read(w *wire) {
 		buf := w.written
 		w.written = spare
 		dead := w.dead
+		if dead == nil && w.closing && len(buf) == 0 {
+			// Every reply due has been read: nothing more is written.
+			w.dead = fmt.Errorf("%w: %w", core.ErrUnreachable, errClosed)
+			dead = w.dead
+		}
 		w.mu.Unlock()
 		batch := buf
 		for dead == nil && len(batch) > 0 {
@@ -335,7 +343,7 @@ func (l *link) read(w *wire) {
 			w.mu.Unlock()
 			fail(batch, dead)
 			w.sending.Lock()
-			w.conn.Close()
+			w.close(l.timeout)
 			w.sending.Unlock()
 			return
 		}
@@ -344,10 +352,27 @@ func (l *link) read(w *wire) {
 	}
 }
 
-// finish has the reader read the replies to what was written, then fail
-// whatever else it finds, close the connection and exit.
+// close closes the connection. A pooled connection that is closed reads
+// every reply still due before it goes back to the pool, with the read
+// timeout it was dialed with, which may be none: a master that stopped
+// answering would then hold Destroy forever. So those replies are read
+// here first, each within timeout; a read that times out breaks the
+// connection, and the pool then discards it. Nothing is due once the
+// reader has read everything written, so this costs nothing then.
+func (w *wire) close(timeout time.Duration) {
+	if w.conn.Err() == nil && !w.plain {
+		redis.DoWithTimeout(w.conn, timeout, "")
+	}
+	w.conn.Close()
+}
+
+// finish has the reader read the replies to what was written, then close
+// the connection and exit. It is called once the link is closed and its
+// last batch written, so nothing is written after it.
 func (w *wire) finish() {
-	w.kill(fmt.Errorf("%w: %w", core.ErrUnreachable, errClosed))
+	w.mu.Lock()
+	w.closing = true
+	w.mu.Unlock()
 	select {
 	case w.wake <- struct{}{}:
 	default:

@@ -56,6 +56,21 @@ func TestPipelineMatchesReplies(t *testing.T) {
 	t.Errorf("%d concurrent requests took %d writes: they are not being batched", callers, flushes.Load())
 }
 
+// TestCloseBoundedByNodeTimeout: closing a link (as Destroy does) while a
+// request to a master is still unanswered returns within the node timeout,
+// even over a pool dialed without a read timeout, whose connections would
+// otherwise wait for that reply forever when they go back to the pool. The
+// request the master did answer gets its reply.
+func TestCloseBoundedByNodeTimeout(t *testing.T) {
+	m := masters(t, 1)[0]
+	pool := &redis.Pool{Dial: func() (redis.Conn, error) { return redis.Dial("tcp", m.Addr()) }}
+	defer pool.Close()
+	first, second, exited := redlock.CloseAwaitingReplies(pool, time.Second, 10*time.Second, "lock:test:"+t.Name())
+	require.True(t, exited, "the link's reader still waits for a reply 10s after the link closed")
+	assert.NoError(t, first, "the answered request")
+	assert.ErrorIs(t, second, core.ErrUnreachable, "the unanswered request")
+}
+
 // waitSubscribed waits until every one of masters has a subscriber to
 // key's released channel.
 func waitSubscribed(t *testing.T, n int, key string) {
