@@ -356,7 +356,7 @@ func (l *link) read(w *wire) {
 // every reply still due before it goes back to the pool, with the read
 // timeout it was dialed with, which may be none: a master that stopped
 // answering would then hold Destroy forever. So those replies are read
-// here first, each within timeout; a read that times out breaks the
+// here first, all within timeout; a read that times out breaks the
 // connection, and the pool then discards it. Nothing is due once the
 // reader has read everything written, so this costs nothing then.
 func (w *wire) close(timeout time.Duration) {
