@@ -319,3 +319,44 @@ func TestDoSettings(t *testing.T) {
 	assert.Zero(t, f.unlocked, "locked despite bad settings")
 	require.NoError(t, Do(t.Context(), f, "k", 100*time.Millisecond, nop, RenewEvery(50*time.Millisecond), Guard(10*time.Millisecond)))
 }
+
+// stallLock is a lock valid until exp whose Extend takes stall to return,
+// whatever its context says, as one whose write to a master is stuck would.
+type stallLock struct {
+	fakeLock
+	exp   time.Time
+	stall time.Duration
+}
+
+func (l stallLock) Expiration() time.Time { return l.exp }
+func (l stallLock) Extend(context.Context, time.Duration) (Lock, error) {
+	time.Sleep(l.stall)
+	return nil, ErrNoQuorum
+}
+
+type stallLocker struct {
+	fakeLocker
+	stall time.Duration
+}
+
+func (f *stallLocker) Lock(_ context.Context, _ string, ttl time.Duration) (Lock, error) {
+	return stallLock{fakeLock{&f.fakeLocker}, time.Now().Add(ttl), f.stall}, nil
+}
+
+// TestDoExpiresDuringStalledExtend: the function's context ends, as lost,
+// before the validity does, even while an Extend is stuck well past it.
+func TestDoExpiresDuringStalledExtend(t *testing.T) {
+	const ttl = 300 * time.Millisecond
+	f := &stallLocker{stall: time.Second}
+	var ended, exp time.Time
+	err := Do(t.Context(), f, "k", ttl, func(ctx context.Context, l Lock) error {
+		exp = l.Expiration()
+		<-ctx.Done()
+		ended = time.Now()
+		return nil
+	})
+	assert.ErrorIs(t, err, ErrLost)
+	assert.ErrorIs(t, err, ErrExpired)
+	assert.True(t, ended.Before(exp), "the function's context ended %v after the validity did", ended.Sub(exp))
+	assert.Equal(t, 1, f.unlocked, "the lock was not released")
+}

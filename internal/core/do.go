@@ -94,10 +94,11 @@ func Do(ctx context.Context, l Locker, key string, ttl time.Duration, fn func(co
 	}()
 	ferr := fn(fctx, held)
 	finish()
-	if k.lost != nil && errors.Is(uerr, ErrNotHeld) {
+	lost := k.loss()
+	if lost != nil && errors.Is(uerr, ErrNotHeld) {
 		uerr = nil // already said: the lock was lost
 	}
-	return errors.Join(ferr, k.lost, uerr)
+	return errors.Join(ferr, lost, uerr)
 }
 
 // keeper extends a lock while Do's function runs.
@@ -108,22 +109,32 @@ type keeper struct {
 	cancel context.CancelCauseFunc
 	stop   chan struct{}
 	wg     sync.WaitGroup
-	lost   error
+
+	mu   sync.Mutex
+	lost error
 }
 
 func (k *keeper) run() {
 	start := time.Now() // of the acquisition, near enough: before Lock returned is safe
 	renew := time.NewTimer(time.Until(start.Add(k.o.every)))
 	defer renew.Stop()
-	expire := time.NewTimer(time.Until(k.lock.Expiration().Add(-k.o.guard)))
+	// The function's context ends at the guard before the validity's end
+	// by a timer of its own, not by this loop, which may be inside an
+	// Extend that is slow to return (one whose write to a master is stuck
+	// does not see its context end): an Extend in flight never delays it.
+	key := k.lock.Key()
+	expired := make(chan struct{})
+	expire := time.AfterFunc(time.Until(k.lock.Expiration().Add(-k.o.guard)), func() {
+		k.fail(&Error{Op: "do", Key: key, Err: ErrLost, Cause: ErrExpired})
+		close(expired)
+	})
 	defer expire.Stop()
 	// The Extends are bounded by the stop of Do, and each by the time left.
 	for {
 		select {
 		case <-k.stop:
 			return
-		case <-expire.C:
-			k.fail(&Error{Op: "do", Key: k.lock.Key(), Err: ErrLost, Cause: ErrExpired})
+		case <-expired:
 			return
 		case <-renew.C:
 		}
@@ -140,11 +151,14 @@ func (k *keeper) run() {
 		cancel()
 		switch {
 		case err == nil:
-			k.lock = next
+			k.lock = next // Do unlocks the latest
+			if !expire.Stop() {
+				return // too late: the function was told the lock is lost
+			}
 			renew.Reset(time.Until(begun.Add(k.o.every)))
 			expire.Reset(time.Until(next.Expiration().Add(-k.o.guard)))
 		case errors.Is(err, ErrNotHeld):
-			k.fail(&Error{Op: "do", Key: k.lock.Key(), Err: ErrLost, Cause: err})
+			k.fail(&Error{Op: "do", Key: key, Err: ErrLost, Cause: err})
 			return
 		default:
 			// Not known to be lost (too few masters answered): try again
@@ -154,7 +168,19 @@ func (k *keeper) run() {
 	}
 }
 
+// fail records the loss, the first one only, and ends the function's
+// context with it.
 func (k *keeper) fail(err error) {
-	k.lost = err
-	k.cancel(err)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.lost == nil {
+		k.lost = err
+		k.cancel(err)
+	}
+}
+
+func (k *keeper) loss() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.lost
 }
