@@ -98,3 +98,6 @@ func CloseAwaitingReplies(pool *redis.Pool, timeout, limit time.Duration, key st
 	}
 	return errs[0], errs[1], exited
 }
+
+// Bounded is bounded, for the watcher's writes.
+var Bounded = bounded

@@ -225,7 +225,7 @@ func (l *link) dial() {
 	l.mu.Unlock()
 	go func() {
 		defer l.readers.Done()
-		conn, err := l.pool.GetContext(ctx)
+		conn, err := within(ctx, func() (redis.Conn, error) { return l.pool.GetContext(ctx) })
 		cancel()
 		l.mu.Lock()
 		l.dialing = nil
@@ -396,6 +396,35 @@ func (l *link) close() {
 	}
 	l.busy = true
 	l.flush()
+}
+
+// within returns what get returns, or ctx's error should ctx end first.
+// get runs in a goroutine of its own, which nothing waits for: a pool that
+// dials with Dial rather than DialContext, or whose TestOnBorrow does I/O,
+// ignores ctx, and its dial to a master that stopped answering (an AUTH or
+// SELECT read without a read timeout) may never return. A connection that
+// get returns after ctx ended is closed.
+func within(ctx context.Context, get func() (redis.Conn, error)) (redis.Conn, error) {
+	type got struct {
+		conn redis.Conn
+		err  error
+	}
+	ch := make(chan got, 1)
+	go func() {
+		conn, err := get()
+		ch <- got{conn, err}
+	}()
+	select {
+	case g := <-ch:
+		return g.conn, g.err
+	case <-ctx.Done():
+		go func() {
+			if g := <-ch; g.err == nil {
+				g.conn.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	}
 }
 
 func fail(batch []*call, err error) {

@@ -119,7 +119,11 @@ func (c *Client) announce(i int, key, value string) {
 // pools: Destroy closes them. It borrows one connection from each pool and
 // keeps it, pipelining every request to that master over it (see the
 // package's doc); a connection that breaks goes back to its pool, which
-// dials the next. The pools' dial should set read and write timeouts.
+// dials the next. The pools should dial with DialContext and set read and
+// write timeouts: a dial that ignores its context is abandoned after the
+// node timeout but keeps a goroutine until it returns, and a connection
+// wrapper that hides redigo's per-read deadline (redis.ConnWithTimeout) is
+// read with its own read timeout only.
 func New(pools []*redis.Pool, opts ...Option) (*Client, error) {
 	if len(pools) == 0 {
 		return nil, core.Invalid("pools", "at least one master is needed")

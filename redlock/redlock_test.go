@@ -550,6 +550,47 @@ func TestHungMaster(t *testing.T) {
 	assert.Empty(t, left, "the live master holds nothing after the refused Lock and the Unlock")
 }
 
+// TestStuckDialDoesNotHoldDestroy: a pool that dials with Dial (which
+// takes no context) and sends a command on connecting, with no read
+// timeout, never finishes a dial to a hung master. Lock and a waiter (whose
+// subscriptions dial each master too) get on with the other two, and
+// Destroy returns without waiting for that dial.
+func TestStuckDialDoesNotHoldDestroy(t *testing.T) {
+	flush(t, 3)
+	ctx := t.Context()
+	ms := masters(t, 3)
+	require.NoError(t, ms[2].Pause(ctx))
+	t.Cleanup(func() { _ = ms[2].Unpause(context.Background()) })
+	ps := make([]*redis.Pool, 3)
+	for i, m := range ms {
+		ps[i] = &redis.Pool{Dial: func() (redis.Conn, error) {
+			return redis.Dial("tcp", m.Addr(), redis.DialClientName("stuck-dial-test"))
+		}}
+	}
+	c, err := redlock.New(ps, redlock.WithNodeTimeout(200*time.Millisecond), redlock.WithRetryDelay(20*time.Millisecond))
+	require.NoError(t, err)
+	held, err := c.Lock(ctx, "k", 5*time.Second)
+	require.NoError(t, err, "two of three masters answer")
+	waited := make(chan error, 1)
+	go func() {
+		lk, err := c.Lock(ctx, "k", 5*time.Second)
+		if err == nil {
+			err = lk.Unlock(ctx)
+		}
+		waited <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // the waiter subscribes, on every master
+	require.NoError(t, held.Unlock(ctx))
+	require.NoError(t, <-waited)
+	destroyed := make(chan error, 1)
+	go func() { destroyed <- c.Destroy() }()
+	select {
+	case <-destroyed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Destroy still waits, 5s on, for a dial to the hung master")
+	}
+}
+
 // TestSlowExtendRefused: an Extend whose quorum answers after its new window
 // has closed fails (ErrNoQuorum, Cause ErrNoValidity) and deletes nothing.
 func TestSlowExtendRefused(t *testing.T) {

@@ -130,14 +130,17 @@ func (w *watcher) session(kick chan struct{}) {
 
 // dial opens a connection of its own with the pool's dial function (not a
 // pooled one: it is closed from another goroutine while its reader waits,
-// which a redigo connection allows and a pooled one does not).
+// which a redigo connection allows and a pooled one does not), within the
+// node timeout even when that function ignores contexts (see within).
 func (w *watcher) dial() (redis.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), w.c.opts.nodeTimeout)
 	defer cancel()
-	if w.pool.DialContext != nil {
-		return w.pool.DialContext(ctx)
-	}
-	return w.pool.Dial()
+	return within(ctx, func() (redis.Conn, error) {
+		if w.pool.DialContext != nil {
+			return w.pool.DialContext(ctx)
+		}
+		return w.pool.Dial()
+	})
 }
 
 // serve subscribes to what is wanted, keeps the subscriptions in step with
@@ -168,13 +171,14 @@ func (w *watcher) serve(conn redis.Conn, kick chan struct{}) {
 	for {
 		select {
 		case <-kick:
-			if !w.sync(conn, have) {
+			if !bounded(conn, deadAfter, func() bool { return w.sync(conn, have) }) {
 				conn.Close()
 				<-quit
 				return
 			}
 		case <-tick.C:
-			if time.Since(time.Unix(0, pong.Load())) > deadAfter || conn.Send("PING") != nil || conn.Flush() != nil {
+			if time.Since(time.Unix(0, pong.Load())) > deadAfter ||
+				!bounded(conn, deadAfter, func() bool { return conn.Send("PING") == nil && conn.Flush() == nil }) {
 				conn.Close()
 				<-quit
 				return
@@ -187,6 +191,17 @@ func (w *watcher) serve(conn redis.Conn, kick chan struct{}) {
 			return
 		}
 	}
+}
+
+// bounded runs write, which writes to conn, and closes conn should it take
+// longer than d: a master that stopped reading, its socket buffers full,
+// would otherwise hold the write, which no other close reaches (only this
+// session closes conn), for as long as the write timeout, if the pool's
+// dial set one. It reports whether write succeeded in time.
+func bounded(conn redis.Conn, d time.Duration, write func() bool) bool {
+	t := time.AfterFunc(d, func() { conn.Close() })
+	ok := write()
+	return t.Stop() && ok
 }
 
 // sync sends the SUBSCRIBE and UNSUBSCRIBE that bring have to what is
