@@ -43,6 +43,7 @@ type link struct {
 	wire    *wire   // nil when not connected
 	closed  bool
 	dialing context.CancelFunc // set while a dial runs
+	dialer  dialer
 }
 
 // wire is one connection and the requests written on it that await their
@@ -225,7 +226,7 @@ func (l *link) dial() {
 	l.mu.Unlock()
 	go func() {
 		defer l.readers.Done()
-		conn, err := within(ctx, func() (redis.Conn, error) { return l.pool.GetContext(ctx) })
+		conn, err := l.dialer.get(ctx, func() (redis.Conn, error) { return l.pool.GetContext(ctx) })
 		cancel()
 		l.mu.Lock()
 		l.dialing = nil
@@ -398,30 +399,60 @@ func (l *link) close() {
 	l.flush()
 }
 
-// within returns what get returns, or ctx's error should ctx end first.
-// get runs in a goroutine of its own, which nothing waits for: a pool that
-// dials with Dial rather than DialContext, or whose TestOnBorrow does I/O,
-// ignores ctx, and its dial to a master that stopped answering (an AUTH or
-// SELECT read without a read timeout) may never return. A connection that
-// get returns after ctx ended is closed.
-func within(ctx context.Context, get func() (redis.Conn, error)) (redis.Conn, error) {
-	type got struct {
-		conn redis.Conn
-		err  error
+// dialer runs the dials of one link or watcher (one at a time) so that a
+// dial that ignores its context is not waited for past that context: a
+// pool that dials with Dial rather than DialContext, or whose TestOnBorrow
+// does I/O, may never return from a dial to a master that stopped answering
+// (an AUTH or SELECT read without a read timeout). Such a dial is left to
+// finish in the background, and the next one starts only once it has
+// returned, so a hung master costs one goroutine and one socket, not one
+// per node timeout. A connection it returns late is closed.
+type dialer struct {
+	mu        sync.Mutex
+	abandoned chan struct{} // closed when the abandoned dial returns; nil when none runs
+}
+
+type dialed struct {
+	conn redis.Conn
+	err  error
+}
+
+// get returns what dial returns, or ctx's error should ctx end first, or
+// should an abandoned dial still run when it does.
+func (d *dialer) get(ctx context.Context, dial func() (redis.Conn, error)) (redis.Conn, error) {
+	d.mu.Lock()
+	prev := d.abandoned
+	d.mu.Unlock()
+	if prev != nil {
+		select {
+		case <-prev:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
-	ch := make(chan got, 1)
+	ch := make(chan dialed, 1)
 	go func() {
-		conn, err := get()
-		ch <- got{conn, err}
+		conn, err := dial()
+		ch <- dialed{conn, err}
 	}()
 	select {
-	case g := <-ch:
-		return g.conn, g.err
+	case r := <-ch:
+		return r.conn, r.err
 	case <-ctx.Done():
+		done := make(chan struct{})
+		d.mu.Lock()
+		d.abandoned = done
+		d.mu.Unlock()
 		go func() {
-			if g := <-ch; g.err == nil {
-				g.conn.Close()
+			if r := <-ch; r.err == nil {
+				r.conn.Close()
 			}
+			d.mu.Lock()
+			if d.abandoned == done {
+				d.abandoned = nil
+			}
+			d.mu.Unlock()
+			close(done)
 		}()
 		return nil, ctx.Err()
 	}

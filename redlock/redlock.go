@@ -121,7 +121,8 @@ func (c *Client) announce(i int, key, value string) {
 // package's doc); a connection that breaks goes back to its pool, which
 // dials the next. The pools should dial with DialContext and set read and
 // write timeouts: a dial that ignores its context is abandoned after the
-// node timeout but keeps a goroutine until it returns, and a connection
+// node timeout but keeps a goroutine and a socket until it returns (no
+// other dial to that master starts meanwhile), and a connection
 // wrapper that hides redigo's per-read deadline (redis.ConnWithTimeout) is
 // read with its own read timeout only.
 func New(pools []*redis.Pool, opts ...Option) (*Client, error) {

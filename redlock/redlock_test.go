@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -553,21 +554,29 @@ func TestHungMaster(t *testing.T) {
 // TestStuckDialDoesNotHoldDestroy: a pool that dials with Dial (which
 // takes no context) and sends a command on connecting, with no read
 // timeout, never finishes a dial to a hung master. Lock and a waiter (whose
-// subscriptions dial each master too) get on with the other two, and
-// Destroy returns without waiting for that dial.
+// subscriptions dial each master too) get on with the other two, the hung
+// master is not dialed again while that dial hangs (one for the requests,
+// one for the subscriptions), and Destroy returns without waiting for it.
 func TestStuckDialDoesNotHoldDestroy(t *testing.T) {
 	flush(t, 3)
-	ctx := t.Context()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
 	ms := masters(t, 3)
 	require.NoError(t, ms[2].Pause(ctx))
 	t.Cleanup(func() { _ = ms[2].Unpause(context.Background()) })
+	var hungDials atomic.Int64
 	ps := make([]*redis.Pool, 3)
 	for i, m := range ms {
 		ps[i] = &redis.Pool{Dial: func() (redis.Conn, error) {
+			if i == 2 {
+				hungDials.Add(1)
+			}
 			return redis.Dial("tcp", m.Addr(), redis.DialClientName("stuck-dial-test"))
 		}}
 	}
-	c, err := redlock.New(ps, redlock.WithNodeTimeout(200*time.Millisecond), redlock.WithRetryDelay(20*time.Millisecond))
+	const timeout = 100 * time.Millisecond
+	c, err := redlock.New(ps, redlock.WithNodeTimeout(timeout), redlock.WithRetryCount(-1),
+		redlock.WithRetryDelay(20*time.Millisecond), redlock.WithRetryJitter(0))
 	require.NoError(t, err)
 	held, err := c.Lock(ctx, "k", 5*time.Second)
 	require.NoError(t, err, "two of three masters answer")
@@ -582,6 +591,13 @@ func TestStuckDialDoesNotHoldDestroy(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // the waiter subscribes, on every master
 	require.NoError(t, held.Unlock(ctx))
 	require.NoError(t, <-waited)
+	for i := range 10 { // each attempt finds no connection to the hung master
+		lk, err := c.Lock(ctx, fmt.Sprint("k", i), 5*time.Second)
+		require.NoError(t, err)
+		require.NoError(t, lk.Unlock(ctx))
+		time.Sleep(timeout)
+	}
+	assert.LessOrEqual(t, hungDials.Load(), int64(2), "the hung master was dialed again while a dial to it hung")
 	destroyed := make(chan error, 1)
 	go func() { destroyed <- c.Destroy() }()
 	select {

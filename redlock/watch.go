@@ -45,6 +45,8 @@ type watcher struct {
 	running bool            // a session goroutine runs
 	closed  bool
 	kick    chan struct{} // the running session's: want changed
+
+	dialer dialer
 }
 
 func newWatcher(c *Client, pool *redis.Pool) *watcher {
@@ -131,11 +133,11 @@ func (w *watcher) session(kick chan struct{}) {
 // dial opens a connection of its own with the pool's dial function (not a
 // pooled one: it is closed from another goroutine while its reader waits,
 // which a redigo connection allows and a pooled one does not), within the
-// node timeout even when that function ignores contexts (see within).
+// node timeout even when that function ignores contexts (see dialer).
 func (w *watcher) dial() (redis.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), w.c.opts.nodeTimeout)
 	defer cancel()
-	return within(ctx, func() (redis.Conn, error) {
+	return w.dialer.get(ctx, func() (redis.Conn, error) {
 		if w.pool.DialContext != nil {
 			return w.pool.DialContext(ctx)
 		}
