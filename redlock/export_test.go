@@ -58,11 +58,12 @@ func EchoThroughLink(pool *redis.Pool, timeout time.Duration, callers int, conne
 
 // CloseAwaitingReplies connects a link to pool's master and sends it a
 // BLPOP that the master answers (nil) after 300 ms. Once the link's reader
-// waits for that reply, it sends a BLPOP that the master never answers,
-// as a master that stopped answering would not, and closes the link. It
-// waits at most limit for the link's reader to exit, and returns the two
-// requests' failures and whether the reader exited.
-func CloseAwaitingReplies(pool *redis.Pool, timeout, limit time.Duration, key string) (first, second error, exited bool) {
+// waits for that reply, it sends a second BLPOP, which waits second (a
+// BLPOP timeout: "0" is never, as a master that stopped answering would
+// not answer), and closes the link. It waits at most limit for the link's
+// reader to exit, and returns the two requests' failures and whether the
+// reader exited.
+func CloseAwaitingReplies(pool *redis.Pool, timeout, limit time.Duration, key, second string) (first, last error, exited bool) {
 	var readers sync.WaitGroup
 	l := newLink(pool, timeout, &readers)
 	votes := make(chan vote, 2)
@@ -77,9 +78,9 @@ func CloseAwaitingReplies(pool *redis.Pool, timeout, limit time.Duration, key st
 		c.args = c.argv[:2]
 		return c
 	}
-	l.send(blpop(0, key+":answered", "0.3"))
+	l.send(blpop(0, key+":first", "0.3"))
 	time.Sleep(100 * time.Millisecond) // the reader now waits for that reply
-	l.send(blpop(1, key+":unanswered", "0"))
+	l.send(blpop(1, key+":second", second))
 	l.close()
 	done := make(chan struct{})
 	go func() { readers.Wait(); close(done) }()

@@ -57,17 +57,29 @@ func TestPipelineMatchesReplies(t *testing.T) {
 	t.Errorf("%d concurrent requests took %d writes: they are not being batched", callers, flushes.Load())
 }
 
-// TestCloseBoundedByNodeTimeout: closing a link (as Destroy does) while a
-// request to a master is still unanswered returns within the node timeout,
+// TestCloseReadsRepliesDue: closing a link (as Destroy does) lets the
+// requests it has written get their replies, one written after the reader
+// began waiting included, rather than failing them.
+func TestCloseReadsRepliesDue(t *testing.T) {
+	m := masters(t, 1)[0]
+	pool := &redis.Pool{Dial: func() (redis.Conn, error) { return redis.Dial("tcp", m.Addr()) }}
+	defer pool.Close()
+	first, second, exited := redlock.CloseAwaitingReplies(pool, time.Second, 10*time.Second, "lock:test:"+t.Name(), "0.3")
+	require.True(t, exited, "the link's reader still runs 10s after the link closed")
+	assert.NoError(t, first)
+	assert.NoError(t, second, "a request written before the link closed got no reply")
+}
+
+// TestCloseBoundedByNodeTimeout: closing a link while a request to its
+// master is still unanswered returns within about the node timeout (1s),
 // even over a pool dialed without a read timeout, whose connections would
-// otherwise wait for that reply forever when they go back to the pool. The
-// request the master did answer gets its reply.
+// otherwise wait for that reply forever when they go back to the pool.
 func TestCloseBoundedByNodeTimeout(t *testing.T) {
 	m := masters(t, 1)[0]
 	pool := &redis.Pool{Dial: func() (redis.Conn, error) { return redis.Dial("tcp", m.Addr()) }}
 	defer pool.Close()
-	first, second, exited := redlock.CloseAwaitingReplies(pool, time.Second, 10*time.Second, "lock:test:"+t.Name())
-	require.True(t, exited, "the link's reader still waits for a reply 10s after the link closed")
+	first, second, exited := redlock.CloseAwaitingReplies(pool, time.Second, 3*time.Second, "lock:test:"+t.Name(), "0")
+	require.True(t, exited, "the link's reader still waits for a reply 3s after the link closed, with a node timeout of 1s")
 	assert.NoError(t, first, "the answered request")
 	assert.ErrorIs(t, second, core.ErrUnreachable, "the unanswered request")
 }
