@@ -80,6 +80,7 @@ func Do(ctx context.Context, l Locker, key string, ttl time.Duration, fn func(co
 	)
 	finish := func() {
 		finished = true
+		k.end()
 		close(k.stop)
 		k.wg.Wait()
 		cancel(nil)
@@ -110,8 +111,9 @@ type keeper struct {
 	stop   chan struct{}
 	wg     sync.WaitGroup
 
-	mu   sync.Mutex
-	lost error
+	mu    sync.Mutex
+	lost  error
+	ended bool // fn returned: a loss seen from then on is not fn's
 }
 
 func (k *keeper) run() {
@@ -169,14 +171,22 @@ func (k *keeper) run() {
 }
 
 // fail records the loss, the first one only, and ends the function's
-// context with it.
+// context with it, unless the function has returned already (Unlock then
+// reports what became of the lock).
 func (k *keeper) fail(err error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.lost == nil {
+	if k.lost == nil && !k.ended {
 		k.lost = err
 		k.cancel(err)
 	}
+}
+
+// end records that the function returned.
+func (k *keeper) end() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.ended = true
 }
 
 func (k *keeper) loss() error {
