@@ -280,18 +280,31 @@ func TestPausedHolder(t *testing.T) {
 	// The holder's SETs were sent after it read the clock (h.Before), so its
 	// keys lived until at least h.Before + ttl (less Redis' 1ms precision).
 	assert.GreaterOrEqual(t, acquired, h.Before+int64(ttl-2*time.Millisecond), "acquired before the frozen holder's keys expired")
+	// The new holder's key is on a quorum, not necessarily on every master:
+	// its attempt may have found the frozen holder's key on one master a
+	// moment before it expired there (the holder's SETs reach its masters
+	// at slightly different times).
+	holding := func() []int {
+		var out []int
+		for i, m := range ms {
+			v, err := redis.String(m.Do(t.Context(), "GET", "k"))
+			if err == nil && v == lk.Value() {
+				out = append(out, i)
+			}
+		}
+		return out
+	}
+	before := holding()
+	require.GreaterOrEqual(t, len(before), 2, "the new holder's key is on fewer masters than a quorum")
 	require.NoError(t, h.cmd.Process.Signal(syscall.SIGCONT))
 	extend, unlock := h.goOn(t)
 	assert.Contains(t, extend, "not held", "the thawed holder's Extend")
 	assert.Contains(t, unlock, "not held", "the thawed holder's Unlock")
-	for i, m := range ms {
-		v, err := redis.String(m.Do(t.Context(), "GET", "k"))
-		require.NoError(t, err, "master %d lost the new holder's key", i)
-		assert.Equal(t, lk.Value(), v, "master %d", i)
-	}
+	after := holding()
+	assert.Equal(t, before, after, "masters holding the new holder's key, before and after the thawed holder's Extend and Unlock")
 	require.NoError(t, lk.Unlock(t.Context()))
-	report(t, "N=3 ttl=%v new-holder-after=%v thawed-extend=%q thawed-unlock=%q new-holder-keys-intact=3/3",
-		ttl, waited.Round(time.Millisecond), extend, unlock)
+	report(t, "N=3 ttl=%v new-holder-after=%v thawed-extend=%q thawed-unlock=%q new-holder-keys-intact=%d/%d",
+		ttl, waited.Round(time.Millisecond), extend, unlock, len(after), len(before))
 }
 
 // TestKilledHolder (scenario 10): a client process killed while holding;
