@@ -574,7 +574,7 @@ func TestStuckDialDoesNotHoldDestroy(t *testing.T) {
 			return redis.Dial("tcp", m.Addr(), redis.DialClientName("stuck-dial-test"))
 		}}
 	}
-	const timeout = 100 * time.Millisecond
+	const timeout = testNodeTimeout
 	c, err := redlock.New(ps, redlock.WithNodeTimeout(timeout), redlock.WithRetryCount(-1),
 		redlock.WithRetryDelay(20*time.Millisecond), redlock.WithRetryJitter(0))
 	require.NoError(t, err)
@@ -591,7 +591,7 @@ func TestStuckDialDoesNotHoldDestroy(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // the waiter subscribes, on every master
 	require.NoError(t, held.Unlock(ctx))
 	require.NoError(t, <-waited)
-	for i := range 10 { // each attempt finds no connection to the hung master
+	for i := range 6 { // each attempt finds no connection to the hung master
 		lk, err := c.Lock(ctx, fmt.Sprint("k", i), 5*time.Second)
 		require.NoError(t, err)
 		require.NoError(t, lk.Unlock(ctx))
@@ -693,7 +693,10 @@ func TestRestartHazard(t *testing.T) {
 	ms := masters(t, 3)
 	proxy := shared.Cluster(t).Proxies(t)[2]
 	addrs := []string{ms[0].Addr(), ms[1].Addr(), proxy.Addr()}
-	const ttl, delay = 3 * time.Second, 4 * time.Second
+	// The first holder's validity must outlast a container restart on a
+	// busy machine; the delay must outlast that validity, so that the last
+	// Lock finds master 0 free again.
+	const ttl, delay = 6 * time.Second, 7 * time.Second
 	for _, protect := range []bool{false, true} {
 		t.Run(fmt.Sprintf("protection=%v", protect), func(t *testing.T) {
 			ctx := t.Context()
@@ -719,7 +722,9 @@ func TestRestartHazard(t *testing.T) {
 			require.NoError(t, proxy.Heal())
 			require.NoError(t, err)
 			// Master 1 restarts without persistence: the key is gone there.
+			restart := time.Now()
 			require.NoError(t, ms[1].Restart(ctx))
+			t.Logf("master 1 restarted in %v", time.Since(restart).Round(time.Millisecond))
 
 			stolen, err := second.Lock(ctx, "k", ttl)
 			if !protect {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gomodule/redigo/redis"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -18,6 +19,15 @@ func TestStatus(t *testing.T) {
 	l := locker(t, ms, "app")
 	held, err := l.LockNs(t.Context(), "report", 20*time.Second)
 	require.NoError(t, err)
+	// Lock returns at a quorum: let the third SET land too.
+	require.Eventually(t, func() bool {
+		for _, m := range ms {
+			if v, err := redis.String(m.Do(t.Context(), "GET", "app:report")); err != nil || v != held.Value() {
+				return false
+			}
+		}
+		return true
+	}, 5*time.Second, 5*time.Millisecond, "the key is not on every master")
 	r := run(t, env, "status", "--json", "--namespace", "app", "--key", "report")
 	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
 	rep := decode[statusReport](t, r.stdout)

@@ -34,10 +34,12 @@ func TestDoLostOnMajorityPause(t *testing.T) {
 			return errors.New("lost while the masters were healthy")
 		case <-time.After(3 * ttl):
 		}
-		paused = time.Now()
 		for _, m := range ms[1:] {
 			require.NoError(t, m.Pause(t.Context()))
 		}
+		// Read once both are paused: an Extend that began while they were
+		// being paused may still have succeeded.
+		paused = time.Now()
 		select {
 		case <-ctx.Done():
 			endedAt, cause = time.Now(), context.Cause(ctx)
@@ -52,8 +54,8 @@ func TestDoLostOnMajorityPause(t *testing.T) {
 	require.ErrorIs(t, err, errStopped, "the function's context never ended")
 	require.ErrorIs(t, err, lock.ErrLost)
 	require.ErrorIs(t, cause, lock.ErrLost)
-	// Every Extend that succeeded began before the pause, so no validity
-	// runs past paused+ttl.
+	// Every Extend that succeeded began before both masters were paused,
+	// so no validity runs past paused+ttl.
 	assert.True(t, endedAt.Before(paused.Add(ttl)), "context ended %v after the pause; the validity ends by %v",
 		endedAt.Sub(paused), ttl)
 	report(t, "scenario 13: N=3 ttl=%v, two masters paused: context ended %v after the pause (%v before any validity could end), cause %q",

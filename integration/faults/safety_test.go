@@ -66,8 +66,12 @@ func TestHealthyContention(t *testing.T) {
 			assert.Empty(t, violations, "overlapping windows")
 			got := counters(t, spec.CounterDir)
 			assert.Equal(t, res.Acquired, got, "lost updates: counters differ from acquisitions")
-			left := leftKeys(t, spec.Addrs)
-			assert.Empty(t, left, "keys left on the masters")
+			// Unlock returns at a quorum; a delete still on its way (or one
+			// that ran out its node timeout, leaving its key to expire) lands
+			// shortly after.
+			var left []string
+			assert.Eventually(t, func() bool { left = leftKeys(t, spec.Addrs); return len(left) == 0 },
+				3*time.Second, 10*time.Millisecond, "keys left on the masters: %v", left)
 			report(t, "N=%d clients=%d+%d(process) acquisitions=%d in %v violations=%d lost-updates=%d leaked-keys=%d p50=%v p99=%v",
 				n, spec.Clients, other.Clients, total(res.Acquired), elapsed.Round(time.Millisecond), len(violations),
 				total(res.Acquired)-total(got), len(left), percentile(res.Latency, 0.5), percentile(res.Latency, 0.99))

@@ -231,7 +231,7 @@ func testExtendRefused(t *testing.T, b Backend) {
 	old, err := l.Lock(ctx, "taken", 150*time.Millisecond)
 	require.NoError(t, err)
 	time.Sleep(time.Until(old.Expiration()) + 80*time.Millisecond)
-	owner, err := l.Lock(ctx, "taken", 2*time.Second)
+	owner, err := lockSoon(t, l, "taken", 2*time.Second)
 	require.NoError(t, err)
 	_, err = old.Extend(ctx, time.Second)
 	require.ErrorIs(t, err, core.ErrNotHeld)
@@ -240,13 +240,29 @@ func testExtendRefused(t *testing.T, b Backend) {
 	require.NoError(t, owner.Unlock(ctx))
 }
 
+// lockSoon locks key, trying again every 5 ms for up to 500 ms while it is
+// taken: right after a lock's validity, its key may live on a little longer
+// on a master its SET reached late (the validity is measured from before
+// the SETs were sent; a new Locker dials first).
+func lockSoon(t *testing.T, l core.Locker, key string, ttl time.Duration) (core.Lock, error) {
+	t.Helper()
+	deadline := time.Now().Add(500 * time.Millisecond)
+	for {
+		lk, err := l.Lock(t.Context(), key, ttl)
+		if !errors.Is(err, core.ErrNotAcquired) || time.Now().After(deadline) {
+			return lk, err
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func testExpiry(t *testing.T, b Backend) {
 	ctx := t.Context()
 	l := newLocker(t, b, Opts{})
 	lk, err := l.Lock(ctx, "k", 100*time.Millisecond)
 	require.NoError(t, err)
 	time.Sleep(time.Until(lk.Expiration()) + 50*time.Millisecond)
-	lk2, err := l.Lock(ctx, "k", time.Second)
+	lk2, err := lockSoon(t, l, "k", time.Second)
 	require.NoError(t, err, "Lock after the holder's ttl")
 	require.NoError(t, lk2.Unlock(ctx))
 	assert.ErrorIs(t, lk.Unlock(ctx), core.ErrNotHeld, "Unlock of the expired lock")
@@ -310,19 +326,37 @@ func testCancel(t *testing.T, b Backend) {
 	assertNoKeys(t, b)
 }
 
+// refusals signals each failed attempt of a Lock call.
+type refusals chan struct{}
+
+func (r refusals) Observe(e core.Event) {
+	if e.Kind == core.KindAttempt && e.Err != nil {
+		select {
+		case r <- struct{}{}:
+		default:
+		}
+	}
+}
+
 func testDestroy(t *testing.T, b Backend) {
 	ctx := t.Context()
-	l := b.New(t, Opts{Retry: -1, Delay: 10 * time.Millisecond})
+	refused := make(refusals, 1)
+	l := b.New(t, Opts{Retry: -1, Delay: 10 * time.Millisecond, Observer: refused})
 	lk, err := l.Lock(ctx, "k", 5*time.Second)
 	require.NoError(t, err)
 
-	// A waiter is interrupted by Destroy.
+	// A waiter, once it has been refused (it is waiting), is interrupted by
+	// Destroy.
 	waited := make(chan error, 1)
 	go func() {
 		_, err := l.Lock(ctx, "k", time.Second)
 		waited <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
+	select {
+	case <-refused:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiter was never refused")
+	}
 	require.NoError(t, l.Destroy())
 	select {
 	case err := <-waited:
@@ -383,7 +417,7 @@ func testStaleUnlock(t *testing.T, b Backend) {
 	stale, err := l.Lock(ctx, "k", 150*time.Millisecond)
 	require.NoError(t, err)
 	time.Sleep(time.Until(stale.Expiration()) + 80*time.Millisecond)
-	owner, err := l.Lock(ctx, "k", 2*time.Second)
+	owner, err := lockSoon(t, l, "k", 2*time.Second)
 	require.NoError(t, err)
 	err = stale.Unlock(ctx)
 	require.ErrorIs(t, err, core.ErrNotHeld, "Unlock of an expired lock")
