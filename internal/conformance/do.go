@@ -24,7 +24,7 @@ func testDo(t *testing.T, b Backend) {
 	const ttl = 400 * time.Millisecond
 
 	t.Run("KeepsLock", func(t *testing.T) {
-		// The function runs for many ttls; all the while, no one else
+		// The function runs for three ttls; all the while, no one else
 		// gets the key, and the function's context stays alive.
 		var checks int
 		err := core.Do(ctx, l, "kept", ttl, func(fctx context.Context, held core.Lock) error {
