@@ -427,7 +427,9 @@ func TestSlowQuorumRefused(t *testing.T) {
 	ctx := t.Context()
 	m := masters(t, 1)[0]
 	c := newClient(t, []string{m.Addr()}, redlock.WithRetryCount(0), redlock.WithNodeTimeout(2*time.Second), redlock.WithDriftFactor(0.95))
-	_, err := m.Do(ctx, "CLIENT", "PAUSE", 400, "WRITE")
+	// The window is 248 ms; the pause holds the SET well past it, even if
+	// the Lock starts late on a loaded machine.
+	_, err := m.Do(ctx, "CLIENT", "PAUSE", 800, "WRITE")
 	require.NoError(t, err)
 	start := time.Now()
 	_, err = c.Lock(ctx, "k", 5*time.Second)
@@ -616,7 +618,9 @@ func TestSlowExtendRefused(t *testing.T) {
 	c := newClient(t, []string{m.Addr()}, redlock.WithNodeTimeout(2*time.Second))
 	lk, err := c.Lock(ctx, "k", 5*time.Second)
 	require.NoError(t, err)
-	_, err = m.Do(ctx, "CLIENT", "PAUSE", 400, "WRITE")
+	// The new window is 295 ms; the pause holds the answer well past it,
+	// even if the Extend starts late on a loaded machine.
+	_, err = m.Do(ctx, "CLIENT", "PAUSE", 800, "WRITE")
 	require.NoError(t, err)
 	_, err = lk.Extend(ctx, 300*time.Millisecond)
 	require.ErrorIs(t, err, lock.ErrNoQuorum)
@@ -648,16 +652,17 @@ func TestExpirationWindow(t *testing.T) {
 	assert.False(t, lk.Expiration().Before(before.Add(ttl-drift)))
 	require.NoError(t, lk.Unlock(ctx))
 
-	// Held elsewhere for 300ms: the lock is won by a later attempt, and its
-	// window starts then.
+	// Held elsewhere for a second: the lock is won by a later attempt, and
+	// its window starts then (measured from the first attempt, it would be
+	// a second short; the winning attempt itself may take up to 300 ms).
 	for _, m := range masters(t, 3) {
-		_, err := m.Do(ctx, "SET", "k", "other", "PX", 300)
+		_, err := m.Do(ctx, "SET", "k", "other", "PX", 1000)
 		require.NoError(t, err)
 	}
 	lk, err = c.Lock(ctx, "k", ttl)
 	require.NoError(t, err)
 	won := time.Now()
-	assert.True(t, lk.Expiration().After(won.Add(ttl-drift-100*time.Millisecond)),
+	assert.True(t, lk.Expiration().After(won.Add(ttl-drift-300*time.Millisecond)),
 		"validity measured from an earlier attempt: %v left of %v", time.Until(lk.Expiration()), ttl-drift)
 	require.NoError(t, lk.Unlock(ctx))
 }
