@@ -4,68 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	lock "github.com/leverege/lock"
 )
-
-// counter counts events by kind and outcome.
-type counter struct {
-	mu   sync.Mutex
-	n    map[string]int
-	held time.Duration
-}
-
-func (c *counter) Observe(e lock.Event) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.n == nil {
-		c.n = map[string]int{}
-	}
-	k := e.Kind.String()
-	if e.Err != nil {
-		k += " failed"
-	}
-	c.n[k]++
-	if e.Kind == lock.KindUnlock {
-		c.held += e.Held
-	}
-}
-
-// TestObserverCounts: the events match a known workload: 5 cycles of Lock,
-// Extend and Unlock, and 2 Locks refused while a key is held.
-func TestObserverCounts(t *testing.T) {
-	obs := &counter{}
-	l, err := lock.Create(lock.Options{Observer: obs})
-	require.NoError(t, err)
-	defer l.Destroy()
-	ctx := t.Context()
-	for range 5 {
-		lk, err := l.Lock(ctx, "k", time.Second)
-		require.NoError(t, err)
-		lk, err = lk.Extend(ctx, time.Second)
-		require.NoError(t, err)
-		time.Sleep(2 * time.Millisecond)
-		require.NoError(t, lk.Unlock(ctx))
-	}
-	held, err := l.Lock(ctx, "busy", time.Second)
-	require.NoError(t, err)
-	for range 2 {
-		_, err := l.Lock(ctx, "busy", time.Second)
-		require.ErrorIs(t, err, lock.ErrNotAcquired)
-	}
-	require.NoError(t, held.Unlock(ctx))
-	assert.Equal(t, map[string]int{
-		"lock": 6, "lock failed": 2, "attempt": 6, "attempt failed": 2,
-		"extend": 5, "unlock": 6,
-	}, obs.n)
-	assert.GreaterOrEqual(t, obs.held, 10*time.Millisecond, "hold times")
-}
 
 // TestSlogObserver: trouble is logged at Warn, the rest at Debug.
 func TestSlogObserver(t *testing.T) {
