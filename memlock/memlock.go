@@ -147,17 +147,16 @@ func (m *Locker) lock(ctx context.Context, key string, keys []string, ttl time.D
 	if err := core.CheckTTL(ttl, 0); err != nil {
 		return nil, err
 	}
-	ctx, done, err := m.life.Begin(ctx)
-	if err != nil {
+	if err := m.life.Enter(); err != nil {
 		return nil, &core.Error{Op: "lock", Key: key, Err: err}
 	}
-	defer done()
+	defer m.life.Exit()
 	ttl = ttl.Truncate(time.Millisecond) // as Redis keeps it
 	line := &m.line
 	if keys != nil {
 		line = nil // a line is per key; a set of keys retries on its schedule
 	}
-	return core.RunObserved(ctx, m.opts.retry, key,
+	return core.RunObserved(ctx, m.life.Done(), m.opts.retry, key,
 		func(context.Context) core.Attempt[*Lock] { return m.attempt(key, keys, ttl) },
 		func(l *Lock) { m.drop(l) }, line, m.opts.observer)
 }
@@ -319,11 +318,10 @@ func (l *Lock) extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 		return nil, err
 	}
 	ttl = ttl.Truncate(time.Millisecond)
-	exit, err := m.life.Enter()
-	if err != nil {
+	if err := m.life.Enter(); err != nil {
 		return nil, &core.Error{Op: "extend", Key: l.key, Err: err}
 	}
-	defer exit()
+	defer m.life.Exit()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.opts.now()
@@ -353,11 +351,10 @@ func (l *Lock) Unlock(context.Context) error {
 
 func (l *Lock) unlock() error {
 	m := l.m
-	exit, err := m.life.Enter()
-	if err != nil {
+	if err := m.life.Enter(); err != nil {
 		return &core.Error{Op: "unlock", Key: l.key, Err: err}
 	}
-	defer exit()
+	defer m.life.Exit()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.opts.now()

@@ -76,11 +76,10 @@ func (l *Lock) extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 	}
 	// One round, bounded by the node timeout: Destroy waits for it rather
 	// than interrupting it.
-	exit, err := c.life.Enter()
-	if err != nil {
+	if err := c.life.Enter(); err != nil {
 		return nil, &core.Error{Op: "extend", Key: l.key, Err: err}
 	}
-	defer exit()
+	defer c.life.Exit()
 	if err := core.CtxErr(ctx); err != nil {
 		return fail(core.ErrNoQuorum, err, nil)
 	}
@@ -115,11 +114,10 @@ func (l *Lock) Unlock(ctx context.Context) error {
 }
 
 func (l *Lock) unlock() error {
-	exit, err := l.c.life.Enter()
-	if err != nil {
+	if err := l.c.life.Enter(); err != nil {
 		return &core.Error{Op: "unlock", Key: l.key, Err: err}
 	}
-	defer exit()
+	defer l.c.life.Exit()
 	start := time.Now()
 	p, handed := l.release()
 	defer p.stop()

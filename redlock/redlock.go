@@ -221,17 +221,16 @@ func (c *Client) lock(ctx context.Context, key string, keys []string, ttl time.D
 	}
 	ttl = ttl.Truncate(time.Millisecond)
 	drift := c.opts.drift(ttl)
-	ctx, done, err := c.life.Begin(ctx)
-	if err != nil {
+	if err := c.life.Enter(); err != nil {
 		return nil, &core.Error{Op: "lock", Key: key, Err: err}
 	}
-	defer done()
+	defer c.life.Exit()
 	line := &c.line
 	if keys != nil {
 		line = nil // a line is per key; a set of keys retries on its schedule
 	}
 	many := boxed(keys) // once for every attempt
-	return core.RunObserved(ctx, c.opts.retry, key,
+	return core.RunObserved(ctx, c.life.Done(), c.opts.retry, key,
 		func(context.Context) core.Attempt[*Lock] { return c.attempt(key, keys, many, ttl, drift) },
 		func(l *Lock) { p, _ := l.release(); p.wait(); p.stop() }, line, c.opts.observer)
 }

@@ -68,7 +68,7 @@ func TestRunSchedule(t *testing.T) {
 	}
 	t.Run("exhausted", func(t *testing.T) {
 		calls := 0
-		_, err := Run(t.Context(), Retry{Count: 3}, "k", fail(&calls), nil, nil)
+		_, err := Run(t.Context(), nil, Retry{Count: 3}, "k", fail(&calls), nil, nil)
 		assert.Equal(t, 4, calls)
 		var e *Error
 		require.ErrorAs(t, err, &e)
@@ -79,7 +79,7 @@ func TestRunSchedule(t *testing.T) {
 	})
 	t.Run("succeeds late", func(t *testing.T) {
 		calls := 0
-		got, err := Run(t.Context(), Retry{Count: 5}, "k", func(context.Context) Attempt[int] {
+		got, err := Run(t.Context(), nil, Retry{Count: 5}, "k", func(context.Context) Attempt[int] {
 			calls++
 			return Attempt[int]{OK: calls == 3, Lock: calls}
 		}, nil, nil)
@@ -90,7 +90,7 @@ func TestRunSchedule(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		calls := 0
-		_, err := Run(ctx, Retry{Count: -1}, "k", fail(&calls), nil, nil)
+		_, err := Run(ctx, nil, Retry{Count: -1}, "k", fail(&calls), nil, nil)
 		assert.Zero(t, calls, "a cancelled caller must not acquire")
 		assert.ErrorIs(t, err, ErrNotAcquired)
 		assert.ErrorIs(t, err, context.Canceled)
@@ -99,7 +99,7 @@ func TestRunSchedule(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
 		defer cancel()
 		calls := 0
-		_, err := Run(ctx, Retry{Count: -1, Delay: time.Hour}, "k", fail(&calls), nil, nil)
+		_, err := Run(ctx, nil, Retry{Count: -1, Delay: time.Hour}, "k", fail(&calls), nil, nil)
 		assert.Equal(t, 1, calls)
 		var e *Error
 		require.ErrorAs(t, err, &e)
@@ -108,17 +108,27 @@ func TestRunSchedule(t *testing.T) {
 		assert.ErrorIs(t, err, ErrTaken, "the last attempt's detail is kept")
 	})
 	t.Run("why", func(t *testing.T) {
-		_, err := Run(t.Context(), Retry{Count: 1}, "k", func(context.Context) Attempt[int] {
+		_, err := Run(t.Context(), nil, Retry{Count: 1}, "k", func(context.Context) Attempt[int] {
 			return Attempt[int]{Why: ErrNoValidity}
 		}, nil, nil)
 		assert.ErrorIs(t, err, ErrNoValidity)
 		assert.ErrorIs(t, err, ErrNotAcquired)
 	})
-	t.Run("cause", func(t *testing.T) {
-		ctx, cancel := context.WithCancelCause(t.Context())
-		cancel(ErrDestroyed)
-		_, err := Run(ctx, Retry{}, "k", fail(new(int)), nil, nil)
+	t.Run("destroyed", func(t *testing.T) {
+		stop := make(chan struct{})
+		close(stop)
+		_, err := Run(t.Context(), stop, Retry{}, "k", fail(new(int)), nil, nil)
 		assert.ErrorIs(t, err, ErrDestroyed)
+		assert.ErrorIs(t, err, ErrNotAcquired)
+		assert.NotErrorIs(t, err, context.Canceled)
+	})
+	t.Run("destroyed while waiting", func(t *testing.T) {
+		stop := make(chan struct{})
+		time.AfterFunc(20*time.Millisecond, func() { close(stop) })
+		var calls int
+		_, err := Run(t.Context(), stop, Retry{Count: -1, Delay: time.Hour}, "k", fail(&calls), nil, nil)
+		assert.ErrorIs(t, err, ErrDestroyed)
+		assert.Equal(t, 1, calls)
 	})
 }
 
@@ -155,13 +165,11 @@ func TestCheckTTL(t *testing.T) {
 
 func TestLife(t *testing.T) {
 	var l Life
-	ctx, done, err := l.Begin(t.Context())
-	require.NoError(t, err)
+	require.NoError(t, l.Enter())
 	destroyed := make(chan bool)
 	go func() { destroyed <- l.Destroy() }()
 	select {
-	case <-ctx.Done():
-		assert.ErrorIs(t, context.Cause(ctx), ErrDestroyed)
+	case <-l.Done():
 	case <-time.After(5 * time.Second):
 		t.Fatal("Destroy did not interrupt the call")
 	}
@@ -170,13 +178,10 @@ func TestLife(t *testing.T) {
 		t.Fatal("Destroy returned while a call was in flight")
 	case <-time.After(20 * time.Millisecond):
 	}
-	done()
+	l.Exit()
 	assert.True(t, <-destroyed)
 	assert.False(t, l.Destroy(), "second Destroy")
-	_, _, err = l.Begin(t.Context())
-	assert.ErrorIs(t, err, ErrDestroyed)
-	_, err = l.Enter()
-	assert.ErrorIs(t, err, ErrDestroyed)
+	assert.ErrorIs(t, l.Enter(), ErrDestroyed)
 }
 
 func TestCtxErr(t *testing.T) {
@@ -200,19 +205,15 @@ func TestCtxErr(t *testing.T) {
 	err = CtxErr(ctx)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.ErrorIs(t, err, shutdown)
-
-	ctx, cancelCause = context.WithCancelCause(t.Context())
-	cancelCause(ErrDestroyed)
-	assert.Equal(t, ErrDestroyed, CtxErr(ctx), "Destroy is not the caller's cancellation")
 }
 
 // TestRunUndoesOnDestroy: an attempt that wins while Destroy is starting
 // must be undone, since it could never be unlocked.
 func TestRunUndoesOnDestroy(t *testing.T) {
-	ctx, cancel := context.WithCancelCause(t.Context())
+	stop := make(chan struct{})
 	var undone []int
-	_, err := Run(ctx, Retry{}, "k", func(context.Context) Attempt[int] {
-		cancel(ErrDestroyed) // Destroy starts while the attempt is in flight
+	_, err := Run(t.Context(), stop, Retry{}, "k", func(context.Context) Attempt[int] {
+		close(stop) // Destroy starts while the attempt is in flight
 		return Attempt[int]{OK: true, Lock: 7}
 	}, func(l int) { undone = append(undone, l) }, nil)
 	assert.Equal(t, []int{7}, undone)
@@ -222,7 +223,7 @@ func TestRunUndoesOnDestroy(t *testing.T) {
 	// A caller's own cancellation after a won attempt keeps the lock: the
 	// caller can still unlock it.
 	ctx, cancelPlain := context.WithCancel(t.Context())
-	got, err := Run(ctx, Retry{}, "k", func(context.Context) Attempt[int] {
+	got, err := Run(ctx, nil, Retry{}, "k", func(context.Context) Attempt[int] {
 		cancelPlain()
 		return Attempt[int]{OK: true, Lock: 8}
 	}, func(int) { t.Error("undo called for a plain cancellation") }, nil)

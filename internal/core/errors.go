@@ -147,17 +147,16 @@ func Invalid(arg string, format string, args ...any) error {
 	return fmt.Errorf("%w: %s: %s", ErrInvalidArgument, arg, fmt.Sprintf(format, args...))
 }
 
-// CtxErr is what a call reports when ctx has ended: ErrDestroyed when
-// Destroy ended it, else ctx.Err() together with the cause the caller gave
-// (context.WithCancelCause and friends), so that errors.Is matches both.
-// It is nil while ctx is live.
+// CtxErr is what a call reports when ctx has ended: ctx.Err() together with
+// the cause the caller gave (context.WithCancelCause and friends), so that
+// errors.Is matches both. It is nil while ctx is live.
 func CtxErr(ctx context.Context) error {
 	err := ctx.Err()
 	if err == nil {
 		return nil
 	}
 	switch cause := context.Cause(ctx); cause {
-	case ErrDestroyed, err:
+	case err:
 		return cause
 	default:
 		return fmt.Errorf("%w: %w", cause, err)

@@ -1,65 +1,54 @@
 package core
 
-import (
-	"context"
-	"sync"
-)
+import "sync"
 
 // Life lets Destroy interrupt the calls in flight, wait for them to
-// finish, and refuse new ones. The zero
-// Life is ready to use.
+// finish, and refuse new ones. The zero Life is ready to use.
 type Life struct {
 	mu        sync.RWMutex
 	destroyed bool
 	wg        sync.WaitGroup
 	once      sync.Once
-	ctx       context.Context
-	cancel    context.CancelCauseFunc
+	stop      chan struct{} // closed when Destroy starts
 }
 
 func (l *Life) init() {
-	l.once.Do(func() { l.ctx, l.cancel = context.WithCancelCause(context.Background()) })
+	l.once.Do(func() { l.stop = make(chan struct{}) })
 }
 
-// Enter registers a call that needs no interruption; exit must be called
-// when it returns. After Destroy, Enter fails with ErrDestroyed.
-func (l *Life) Enter() (exit func(), _ error) {
+// Enter registers a call; Exit must be called when it returns. After
+// Destroy, Enter fails with ErrDestroyed. A call that waits (Lock) also
+// watches Done, to be interrupted.
+func (l *Life) Enter() error {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.destroyed {
-		return nil, ErrDestroyed
+		return ErrDestroyed
 	}
 	l.wg.Add(1)
-	return l.wg.Done, nil
+	return nil
 }
 
-// Begin registers a call. It returns a context that ends with ctx or, with
-// cause ErrDestroyed, when Destroy starts; done must be called when the call
-// returns. After Destroy, Begin fails with ErrDestroyed.
-func (l *Life) Begin(ctx context.Context) (_ context.Context, done func(), _ error) {
+// Exit ends a call that Enter registered.
+func (l *Life) Exit() { l.wg.Done() }
+
+// Done is closed when Destroy starts.
+func (l *Life) Done() <-chan struct{} {
 	l.init()
-	exit, err := l.Enter()
-	if err != nil {
-		return nil, nil, err
-	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	stop := context.AfterFunc(l.ctx, func() { cancel(ErrDestroyed) })
-	return ctx, func() {
-		stop()
-		cancel(nil)
-		exit()
-	}, nil
+	return l.stop
 }
 
-// Destroy refuses new calls, interrupts the ones in flight and waits for
-// them. It reports whether this was the first call.
+// Destroy refuses new calls, interrupts the ones in flight (Done closes)
+// and waits for them. It reports whether this was the first call.
 func (l *Life) Destroy() bool {
 	l.init()
 	l.mu.Lock()
 	first := !l.destroyed
 	l.destroyed = true
 	l.mu.Unlock()
-	l.cancel(ErrDestroyed)
+	if first {
+		close(l.stop)
+	}
 	l.wg.Wait()
 	return first
 }

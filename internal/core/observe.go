@@ -68,12 +68,12 @@ type Observer interface {
 
 // RunObserved is Run that tells obs of every attempt (with the attempt's
 // own detail when it failed) and of the outcome; with obs nil it is Run.
-func RunObserved[L any](ctx context.Context, r Retry, key string, try func(context.Context) Attempt[L], undo func(L), w *Waiters, obs Observer) (L, error) {
+func RunObserved[L any](ctx context.Context, stop <-chan struct{}, r Retry, key string, try func(context.Context) Attempt[L], undo func(L), w *Waiters, obs Observer) (L, error) {
 	if obs == nil {
-		return Run(ctx, r, key, try, undo, w)
+		return Run(ctx, stop, r, key, try, undo, w)
 	}
 	began, attempts := time.Now(), 0
-	l, err := Run(ctx, r, key, func(ctx context.Context) Attempt[L] {
+	l, err := Run(ctx, stop, r, key, func(ctx context.Context) Attempt[L] {
 		attempts++
 		at := time.Now()
 		a := try(ctx)

@@ -44,12 +44,12 @@ type Attempt[L any] struct {
 	Why   error // why it failed when no master is to blame (ErrNoValidity)
 }
 
-// Run calls try until it succeeds, the schedule runs out, or ctx ends. try
-// must release anything partly acquired before it returns a failed attempt.
-// The error is an *Error whose Cause is CtxErr(ctx) when ctx ended the loop
-// (ErrDestroyed for a context from [Life.Begin] that Destroy ended). A lock
-// won while Destroy was starting could never be unlocked, so Run hands it
-// to undo and fails.
+// Run calls try until it succeeds, the schedule runs out, ctx ends, or
+// stop ([Life.Done]; nil for none) is closed. try must release anything
+// partly acquired before it returns a failed attempt. The error is an
+// *Error whose Cause is CtxErr(ctx) when ctx ended the loop, ErrDestroyed
+// when stop did. A lock won while Destroy was starting could never be
+// unlocked, so Run hands it to undo and fails.
 //
 // With w, a caller whose first attempt fails (or who finds others of this
 // process already waiting for key) joins key's line in w. While it waits it
@@ -60,7 +60,7 @@ type Attempt[L any] struct {
 // always made. So the schedule still bounds how long Lock waits, a release
 // starts one attempt per process, and a caller that gives up has asked the
 // masters at least once.
-func Run[L any](ctx context.Context, r Retry, key string, try func(context.Context) Attempt[L], undo func(L), w *Waiters) (L, error) {
+func Run[L any](ctx context.Context, stop <-chan struct{}, r Retry, key string, try func(context.Context) Attempt[L], undo func(L), w *Waiters) (L, error) {
 	var (
 		zero   L
 		last   Attempt[L]
@@ -82,7 +82,7 @@ func Run[L any](ctx context.Context, r Retry, key string, try func(context.Conte
 	}
 	for n := 0; ; n++ {
 		// Checked before every attempt: a caller who has gone never acquires.
-		if err := CtxErr(ctx); err != nil {
+		if err := ended(ctx, stop); err != nil {
 			return zero, &Error{Op: "lock", Key: key, Attempts: n, Err: ErrNotAcquired, Cause: err, Nodes: last.Nodes}
 		}
 		if n > 0 {
@@ -117,6 +117,9 @@ func Run[L any](ctx context.Context, r Retry, key string, try func(context.Conte
 			case <-ctx.Done():
 				timer.Stop()
 				return zero, &Error{Op: "lock", Key: key, Attempts: n, Err: ErrNotAcquired, Cause: CtxErr(ctx), Nodes: last.Nodes}
+			case <-stop:
+				timer.Stop()
+				return zero, &Error{Op: "lock", Key: key, Attempts: n, Err: ErrNotAcquired, Cause: ErrDestroyed, Nodes: last.Nodes}
 			}
 		} else if busy {
 			continue // others of this process wait already: queue behind them
@@ -126,12 +129,31 @@ func Run[L any](ctx context.Context, r Retry, key string, try func(context.Conte
 			if timer != nil {
 				timer.Stop()
 			}
-			if context.Cause(ctx) == ErrDestroyed {
+			if closed(stop) {
 				undo(a.Lock)
 				return zero, &Error{Op: "lock", Key: key, Attempts: n + 1, Err: ErrNotAcquired, Cause: ErrDestroyed}
 			}
 			return a.Lock, nil
 		}
 		last = a
+	}
+}
+
+// ended is why a Lock call must stop before its next attempt: Destroy has
+// started (stop closed), or ctx has ended; nil if neither.
+func ended(ctx context.Context, stop <-chan struct{}) error {
+	if closed(stop) {
+		return ErrDestroyed
+	}
+	return CtxErr(ctx)
+}
+
+// closed reports whether stop is closed; a nil stop never is.
+func closed(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
 	}
 }

@@ -104,7 +104,7 @@ func TestRunQueued(t *testing.T) {
 	ahead := w.Join("k", 0) // someone of this process waits already
 	defer ahead.Leave()
 	calls := 0
-	_, err := Run(t.Context(), Retry{Count: 3, Delay: time.Millisecond}, "k", func(context.Context) Attempt[int] {
+	_, err := Run(t.Context(), nil, Retry{Count: 3, Delay: time.Millisecond}, "k", func(context.Context) Attempt[int] {
 		calls++
 		return Attempt[int]{Nodes: []*NodeError{{Err: ErrTaken}}}
 	}, nil, &w)
@@ -129,7 +129,7 @@ func TestRunQueued(t *testing.T) {
 		}
 		w.Released("k", "v")
 	}()
-	got, err := Run(ctx, Retry{Count: -1, Delay: time.Hour}, "k", func(context.Context) Attempt[int] {
+	got, err := Run(ctx, nil, Retry{Count: -1, Delay: time.Hour}, "k", func(context.Context) Attempt[int] {
 		attempts++
 		tries <- struct{}{}
 		return Attempt[int]{OK: attempts == 2, Lock: 7}
@@ -151,7 +151,7 @@ func TestRunSingleAttemptSkipsLine(t *testing.T) {
 	ahead := w.Join("k", 0)
 	defer ahead.Leave()
 	calls := 0
-	_, err := Run(t.Context(), Retry{Count: 0}, "k", func(context.Context) Attempt[int] {
+	_, err := Run(t.Context(), nil, Retry{Count: 0}, "k", func(context.Context) Attempt[int] {
 		calls++
 		return Attempt[int]{}
 	}, nil, &w)
