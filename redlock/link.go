@@ -123,7 +123,7 @@ func (c *call) done(reply any, err error) {
 
 // loads are the SCRIPT LOADs that open every connection.
 func loads() []*call {
-	out := make([]*call, 0, 3)
+	out := make([]*call, 0, 4)
 	for _, src := range []string{releaseSrc, extendSrc, acquireSrc, fenceSrc} {
 		c := &call{cmd: "SCRIPT", read: readAny}
 		c.argv[0], c.argv[1] = "LOAD", src

@@ -83,12 +83,14 @@ func (l *Lock) extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 	if err := core.CtxErr(ctx); err != nil {
 		return fail(core.ErrNoQuorum, err, nil)
 	}
-	k, v, ms := any(l.key), any(l.value), ttl.Milliseconds()
+	k, v, ms := any(l.key), any(l.value), any(ttl.Milliseconds())
 	p := c.ask(ctx, "extend", nil, func(cl *call) { c.nodes[cl.node].extend(cl, k, l.many, v, ms) })
 	defer p.stop()
 	if p.decide() {
 		if exp := start.Add(ttl - drift); time.Now().Before(exp) {
-			return &Lock{c: c, key: l.key, value: l.value, exp: exp, token: l.token, since: l.since, keys: l.keys, many: l.many}, nil
+			n := *l
+			n.exp = exp
+			return &n, nil
 		}
 		return fail(core.ErrNoQuorum, core.ErrNoValidity, p.failures(c))
 	}

@@ -22,13 +22,19 @@ type node struct {
 // The requests. Each fills in a call; its read turns the reply into a vote.
 
 // acquire sets key to value for ttl unless the key exists. With a restart
-// delay, the master refuses to vote for a while after it lost its data; with
+// delay (nil for none), the master refuses to vote for a while after it lost its data; with
 // fence, the yes carries 1 + the key's fencing counter (see acquire.lua).
 //
 // many, when not nil, are the keys of a lock on several keys (key is then
 // the first); all of them are set, or none.
-func (n *node) acquire(c *call, key any, many []any, value, fenceKey any, ttl, restartDelay int64, fence bool) {
-	if restartDelay > 0 || fence || many != nil {
+//
+// The arguments come boxed (any) so that a poll boxes them once for all
+// masters.
+func (n *node) acquire(c *call, key any, many []any, value, fenceKey, ttl, restartDelay any, fence bool) {
+	if restartDelay != nil || fence || many != nil {
+		if restartDelay == nil {
+			restartDelay = int64(0)
+		}
 		flag := "0"
 		if fence {
 			flag = "1"
@@ -70,7 +76,7 @@ func (n *node) release(c *call, key any, many []any, value any) {
 
 // extend resets the ttl of key (or of all the keys in many, or of none)
 // where it holds value.
-func (n *node) extend(c *call, key any, many []any, value any, ttl int64) {
+func (n *node) extend(c *call, key any, many []any, value, ttl any) {
 	c.cmd, c.read, c.src, c.resend = "EVALSHA", readCompare, extendSrc, true
 	if many != nil {
 		c.args = append(append(append(make([]any, 0, len(many)+4), extendSHA, len(many)), many...), value, ttl)

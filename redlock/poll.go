@@ -3,7 +3,6 @@ package redlock
 import (
 	"context"
 	"errors"
-	"fmt"
 	"runtime"
 	"sync"
 	"time"
@@ -174,7 +173,7 @@ func (p *poll) next() {
 		p.record(v.node, v.err)
 		return
 	case <-expired:
-		err = fmt.Errorf("%w: no answer within %v", core.ErrUnreachable, p.timeout)
+		err = unreachable(context.DeadlineExceeded, p.timeout)
 	case <-done:
 		err = core.CtxErr(p.ctx)
 	}
@@ -244,11 +243,12 @@ func (p *poll) lost() bool {
 	return gone > len(p.errs)-p.quorum
 }
 
-// failures returns the node errors among the answers so far, in node order.
+// failures returns the node errors among the answers so far, in node order;
+// masters not asked are left out.
 func (p *poll) failures(c *Client) []*core.NodeError {
 	var out []*core.NodeError
 	for i, err := range p.errs {
-		if err != nil && err != errPending {
+		if err != nil && err != errPending && err != errSkipped {
 			out = append(out, &core.NodeError{Node: i, Addr: c.nodes[i].name, Err: err})
 		}
 	}

@@ -146,7 +146,6 @@ func New(pools []*redis.Pool, opts ...Option) (*Client, error) {
 		c.watchers = append(c.watchers, newWatcher(c, p))
 	}
 	c.line.Linger = linger
-	c.line.Streak = 0
 	c.line.Watch = func(key string) {
 		for _, w := range c.watchers {
 			w.watch(key)
@@ -252,13 +251,16 @@ func (c *Client) attempt(key string, keys []string, many []any, ttl, drift time.
 	// bounded by the node timeout anyway, and a SET still in flight when the
 	// outcome is decided must land (or fail) on its own, so that the lock is
 	// held, or released, on every master that can.
-	k, v, ms, fence := any(key), any(value), ttl.Milliseconds(), c.opts.fencing
-	var fk any
+	k, v, ms, fence := any(key), any(value), any(ttl.Milliseconds()), c.opts.fencing
+	var fk, rd any
 	if fence {
 		fk = FenceKeyPrefix + key
 	}
+	if d := c.opts.restartDelay.Milliseconds(); d > 0 {
+		rd = d
+	}
 	p := c.ask(context.Background(), "acquire", nil, func(cl *call) {
-		c.nodes[cl.node].acquire(cl, k, many, v, fk, ms, c.opts.restartDelay.Milliseconds(), fence)
+		c.nodes[cl.node].acquire(cl, k, many, v, fk, ms, rd, fence)
 	})
 	// The validity is measured after the answers, from before the requests.
 	var why error
@@ -276,13 +278,22 @@ func (c *Client) attempt(key string, keys []string, many []any, ttl, drift time.
 			p.stop()
 			return core.Attempt[*Lock]{OK: true, Lock: &Lock{c: c, key: key, keys: keys, many: many, value: value, exp: exp, token: token, since: start}}
 		}
-		if ok {
-			why = core.ErrNoValidity
+		why = core.ErrNoValidity
+		if !ok {
+			why = errNotFenced
 		}
 	}
 	c.releaseAfter(p, k, many, v)
-	return core.Attempt[*Lock]{Nodes: append(p.failures(c), nodes...), Why: why}
+	if nodes == nil {
+		nodes = p.failures(c)
+	}
+	return core.Attempt[*Lock]{Nodes: nodes, Why: why}
 }
+
+// errNotFenced is why an attempt that a quorum granted failed all the same:
+// its fencing token could not be written back to a quorum (the masters'
+// answers to that write are the attempt's node errors).
+var errNotFenced = errors.New("fencing token not written to a quorum")
 
 // fence gives out the token of an acquisition that a quorum granted: one
 // more than the largest counter the granting masters read along with their

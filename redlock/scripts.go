@@ -28,10 +28,11 @@ var (
 	acquireSrc = code(acquireLua)
 	fenceSrc   = code(fenceLua)
 
-	releaseSHA = sha(releaseSrc)
-	extendSHA  = sha(extendSrc)
-	acquireSHA = sha(acquireSrc)
-	fenceSHA   = sha(fenceSrc)
+	// The SHA1s, boxed once as request arguments rather than per request.
+	releaseSHA any = sha(releaseSrc)
+	extendSHA  any = sha(extendSrc)
+	acquireSHA any = sha(acquireSrc)
+	fenceSHA   any = sha(fenceSrc)
 )
 
 func sha(src string) string {

@@ -23,11 +23,6 @@ type Waiters struct {
 	// Linger keeps a key watched that long after its last waiter left, so
 	// that a key contended on and off is not subscribed to every time.
 	Linger time.Duration
-	// Streak, when positive, caps how many releases in a row HandOver may
-	// give to this process's waiters before one is left for every process
-	// to race for; by default a streak serves the waiters that were in
-	// line when it began, once each.
-	Streak int
 
 	mu   sync.Mutex
 	keys map[string]*queue
@@ -202,8 +197,8 @@ func (w *Waiters) Released(key, value string) {
 // the release is on its way, so that its attempt follows the release on
 // every master, and does not announce the release to other processes.
 // False: the release is announced, and every process's first waiter races
-// for the lock. Only Streak hand-overs in a row are allowed, so that
-// waiters elsewhere are not starved.
+// for the lock. A streak serves, once each, the waiters that were in line
+// when it began, so that waiters elsewhere are not starved.
 func (w *Waiters) HandOver(key string) bool {
 	if w.watched.Load() == 0 {
 		return false
@@ -216,9 +211,6 @@ func (w *Waiters) HandOver(key string) bool {
 	}
 	if q.streak == 0 {
 		q.limit = len(q.line)
-		if w.Streak > 0 {
-			q.limit = min(q.limit, w.Streak)
-		}
 	}
 	if len(q.line) == 0 || q.streak >= q.limit {
 		q.streak = 0
