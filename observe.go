@@ -41,6 +41,21 @@ func (f ObserverFunc) Observe(e Event) { f(e) }
 func SlogObserver(l *slog.Logger) Observer {
 	return ObserverFunc(func(e Event) {
 		level := slog.LevelDebug
+		switch e.Kind {
+		case KindLock, KindExtend, KindUnlock:
+			if e.Err != nil {
+				level = slog.LevelWarn
+			}
+		case KindNode:
+			if errors.Is(e.Err, ErrUnreachable) || errors.Is(e.Err, ErrRejoining) {
+				level = slog.LevelWarn
+			}
+		}
+		// Nothing is built for a record the logger would drop (at Info,
+		// every answer of every master on every call).
+		if !l.Enabled(context.Background(), level) {
+			return
+		}
 		attrs := []slog.Attr{slog.String("kind", e.Kind.String()), slog.Duration("took", e.Took)}
 		if e.Key != "" {
 			attrs = append(attrs, slog.String("key", e.Key))
@@ -48,21 +63,10 @@ func SlogObserver(l *slog.Logger) Observer {
 		switch e.Kind {
 		case KindLock:
 			attrs = append(attrs, slog.Int("attempts", e.Attempts))
-			if e.Err != nil {
-				level = slog.LevelWarn
-			}
-		case KindExtend, KindUnlock:
-			if e.Kind == KindUnlock {
-				attrs = append(attrs, slog.Duration("held", e.Held))
-			}
-			if e.Err != nil {
-				level = slog.LevelWarn
-			}
+		case KindUnlock:
+			attrs = append(attrs, slog.Duration("held", e.Held))
 		case KindNode:
 			attrs = append(attrs, slog.Int("node", e.Node), slog.String("addr", e.Addr), slog.String("op", e.Op))
-			if errors.Is(e.Err, ErrUnreachable) || errors.Is(e.Err, ErrRejoining) {
-				level = slog.LevelWarn
-			}
 		}
 		if e.Err != nil {
 			attrs = append(attrs, slog.String("err", e.Err.Error()))

@@ -174,17 +174,13 @@ func (m *Locker) attempt(key string, keys []string, ttl time.Duration) core.Atte
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.opts.now()
-	if e, ok := m.keys[key]; ok && now.Before(e.exp) {
-		return core.Attempt[*Lock]{Nodes: []*core.NodeError{{Node: 0, Addr: addr, Err: core.ErrTaken}}}
-	}
-	for _, k := range keys {
+	for k := range core.Each(key, keys) {
 		if e, ok := m.keys[k]; ok && now.Before(e.exp) {
 			return core.Attempt[*Lock]{Nodes: []*core.NodeError{{Node: 0, Addr: addr, Err: core.ErrTaken}}}
 		}
 	}
 	exp := now.Add(ttl)
-	m.keys[key] = entry{value: value, exp: exp}
-	for _, k := range keys {
+	for k := range core.Each(key, keys) {
 		m.keys[k] = entry{value: value, exp: exp}
 	}
 	m.sweep(now)
@@ -342,7 +338,10 @@ func (l *Lock) extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 }
 
 // Unlock deletes the key if it still holds this lock's value, and fails
-// with ErrNotHeld (touching nothing) when it does not or has expired.
+// with ErrNotHeld (touching nothing) when it does not or has expired. Of a
+// set of keys, those that still hold the value are deleted even when
+// others no longer do (the lock was not held whole: ErrNotHeld), as the
+// Redis release does.
 func (l *Lock) Unlock(context.Context) error {
 	_, err := core.Observed(l.m.opts.observer, core.KindUnlock, l.key, l.since,
 		func() (struct{}, error) { return struct{}{}, l.unlock() })
@@ -358,17 +357,17 @@ func (l *Lock) unlock() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.opts.now()
-	all := m.heldAll(l, now)
+	all := true
 	for k := range l.each() { // as in Redis: what still holds the value goes
 		if m.held(k, l.value, now) {
 			delete(m.keys, k)
+			m.line.Released(k, l.value)
+		} else {
+			all = false
 		}
 	}
 	if !all {
 		return m.notHeld("unlock", l.key)
-	}
-	for k := range l.each() {
-		m.line.Released(k, l.value)
 	}
 	return nil
 }

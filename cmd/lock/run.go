@@ -53,12 +53,6 @@ type runLocker struct {
 	wait time.Duration // 0: as configured
 }
 
-func (r runLocker) Lock(ctx context.Context, key string, ttl time.Duration) (lock.Lock, error) {
-	ctx, cancel := r.bound(ctx)
-	defer cancel()
-	return r.Locker.Lock(ctx, key, ttl)
-}
-
 func (r runLocker) LockNs(ctx context.Context, key string, ttl time.Duration) (lock.Lock, error) {
 	ctx, cancel := r.bound(ctx)
 	defer cancel()
