@@ -58,7 +58,7 @@ type Config struct {
 	Type      string // Redis or InMemory
 	Namespace string // used by LockNs when the caller gives none
 
-	// Redis only.
+	// Redis only, but for LockOptions.Fencing, which both types take.
 	Connections []Connection // the independent masters, at least one
 	LockOptions LockOptions
 

@@ -139,14 +139,42 @@ func jsonKind(goKind string) string {
 	return goKind
 }
 
+// redisField names the first setting given that only a "redis" lock takes
+// ("" for none): connection, connections, or a lockOptions field other than
+// fencing.
+func (r *rawConfig) redisField() string {
+	switch {
+	case r.Connection != nil:
+		return "connection"
+	case r.Connections != nil:
+		return "connections"
+	case r.LockOptions == nil:
+		return ""
+	}
+	o := r.LockOptions
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"driftFactor", o.DriftFactor != nil}, {"retryCount", o.RetryCount != nil},
+		{"retryDelay", o.RetryDelay != nil}, {"retryJitter", o.RetryJitter != nil},
+		{"nodeTimeout", o.NodeTimeout != nil}, {"restartDelay", o.RestartDelay != nil},
+	} {
+		if f.set {
+			return "lockOptions." + f.name
+		}
+	}
+	return ""
+}
+
 func (r *rawConfig) build(prefix string) (*Config, error) {
 	cfg := &Config{}
 	if r.Namespace != nil {
 		cfg.Namespace = *r.Namespace
 	}
 	// lockOptions.fencing alone applies to both types; the rest is Redis'.
-	onlyFencing := r.LockOptions != nil && *r.LockOptions == rawLockOptions{Fencing: r.LockOptions.Fencing}
-	redisFields := r.Connection != nil || r.Connections != nil || (r.LockOptions != nil && !onlyFencing)
+	redisField := r.redisField()
+	redisFields := redisField != ""
 	memFields := r.Retry != nil || r.Delay != nil
 	switch {
 	case r.Type != nil:
@@ -158,7 +186,7 @@ func (r *rawConfig) build(prefix string) (*Config, error) {
 	}
 	switch {
 	case cfg.Type == InMemory && redisFields:
-		return nil, fieldErr(prefix+"type", "%q takes no connection, and no lockOptions but fencing (is the type meant to be %q?)", InMemory, Redis)
+		return nil, fieldErr(prefix+redisField, "%q takes no connection, and no lockOptions but fencing (is the type meant to be %q?)", InMemory, Redis)
 	case cfg.Type == Redis && memFields:
 		return nil, fieldErr(prefix+"type", "%q takes lockOptions.retryCount/retryDelay, not retry/delay", Redis)
 	case r.Connection != nil && r.Connections != nil:
