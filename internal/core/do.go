@@ -72,7 +72,8 @@ func Do(ctx context.Context, l Locker, key string, ttl time.Duration, fn func(co
 		return err
 	}
 	fctx, cancel := context.WithCancelCause(ctx)
-	k := &keeper{lock: held, ttl: ttl, o: o, cancel: cancel, stop: make(chan struct{})}
+	life, stop := context.WithCancel(context.Background())
+	k := &keeper{lock: held, ttl: ttl, o: o, cancel: cancel, life: life, stop: stop}
 	k.wg.Go(k.run)
 	var (
 		uerr     error
@@ -81,7 +82,7 @@ func Do(ctx context.Context, l Locker, key string, ttl time.Duration, fn func(co
 	finish := func() {
 		finished = true
 		k.end()
-		close(k.stop)
+		k.stop()
 		k.wg.Wait()
 		cancel(nil)
 		// The deletes are sent even when ctx has ended, as Unlock promises.
@@ -108,7 +109,8 @@ type keeper struct {
 	ttl    time.Duration
 	o      doOptions
 	cancel context.CancelCauseFunc
-	stop   chan struct{}
+	life   context.Context // ends with Do; bounds the Extends
+	stop   context.CancelFunc
 	wg     sync.WaitGroup
 
 	mu    sync.Mutex
@@ -134,21 +136,15 @@ func (k *keeper) run() {
 	// The Extends are bounded by the stop of Do, and each by the time left.
 	for {
 		select {
-		case <-k.stop:
+		case <-k.life.Done():
 			return
 		case <-expired:
 			return
 		case <-renew.C:
 		}
 		begun := time.Now()
-		ctx, cancel := context.WithDeadline(context.Background(), k.lock.Expiration().Add(-k.o.guard))
-		go func() { // Do's end interrupts an Extend in flight
-			select {
-			case <-k.stop:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
+		// Do's end interrupts an Extend in flight.
+		ctx, cancel := context.WithDeadline(k.life, k.lock.Expiration().Add(-k.o.guard))
 		next, err := k.lock.Extend(ctx, k.ttl)
 		cancel()
 		switch {
