@@ -33,10 +33,15 @@ var (
 	ErrLost            = core.ErrLost            // Do: the lock was lost, or about to expire unrenewed, while the function ran
 )
 
-// NotHeldHere is the per-master reason, in a NodeError, for a master on which
-// Extend or Unlock found the key gone or holding another value; it matches
-// ErrNotHeld.
-var NotHeldHere = core.NotHeldHere
+// ErrNotHeldHere is the per-master reason, in a NodeError, for a master on
+// which Extend or Unlock found the key gone or holding another value; it
+// matches ErrNotHeld.
+var ErrNotHeldHere = core.ErrNotHeldHere
+
+// NotHeldHere is the former name of ErrNotHeldHere.
+//
+// Deprecated: use ErrNotHeldHere.
+var NotHeldHere = ErrNotHeldHere
 
 // Error is the detail behind a failed Lock, Extend or Unlock: the key, the
 // attempts made, why it stopped and what each failing master answered.

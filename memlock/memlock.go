@@ -85,10 +85,11 @@ type entry struct {
 
 // Locker hands out locks within one process. It is safe for concurrent use.
 type Locker struct {
-	opts options
-	life core.Life
-	// line queues this Locker's waiters per key; Unlock wakes the first.
-	line core.Waiters
+	opts     options
+	inflight core.InFlight
+	// waiting is the line, per key, of this Locker's callers waiting for a
+	// lock held by another; Unlock wakes the first.
+	waiting core.Line
 
 	mu     sync.Mutex
 	keys   map[string]entry
@@ -109,7 +110,7 @@ func New(opts ...Option) (*Locker, error) {
 		return nil, core.Invalid("clock", "must not be nil")
 	}
 	m := &Locker{opts: o, keys: make(map[string]entry)}
-	m.line.Linger = time.Second // keeps a contended key's line between bursts
+	m.waiting.Linger = time.Second // keeps a contended key's line between bursts
 	return m, nil
 }
 
@@ -119,7 +120,7 @@ func (m *Locker) Lock(ctx context.Context, key string, ttl time.Duration) (*Lock
 	if err := core.CheckKey(key); err != nil {
 		return nil, err
 	}
-	return m.lock(ctx, key, nil, ttl)
+	return m.acquire(ctx, key, nil, ttl)
 }
 
 // LockAllNs is LockAll on "<namespace>:<key>" for every key.
@@ -140,25 +141,39 @@ func (m *Locker) LockAll(ctx context.Context, keys []string, ttl time.Duration) 
 	if err != nil {
 		return nil, err
 	}
-	return m.lock(ctx, first, set, ttl)
+	return m.acquire(ctx, first, set, ttl)
 }
 
-func (m *Locker) lock(ctx context.Context, key string, keys []string, ttl time.Duration) (*Lock, error) {
+// acquire makes attempts as the retry schedule says until one wins.
+func (m *Locker) acquire(ctx context.Context, key string, keys []string, ttl time.Duration) (*Lock, error) {
 	if err := core.CheckTTL(ttl, 0); err != nil {
 		return nil, err
 	}
-	if err := m.life.Enter(); err != nil {
+	if err := m.inflight.Enter(); err != nil {
 		return nil, &core.Error{Op: "lock", Key: key, Err: err}
 	}
-	defer m.life.Exit()
+	defer m.inflight.Exit()
 	ttl = ttl.Truncate(time.Millisecond) // as Redis keeps it
-	line := &m.line
+	line := &m.waiting
 	if keys != nil {
 		line = nil // a line is per key; a set of keys retries on its schedule
 	}
-	return core.RunObserved(ctx, m.life.Done(), m.opts.retry, key,
-		func(context.Context) core.Attempt[*Lock] { return m.attempt(key, keys, ttl) },
-		func(l *Lock) { m.drop(l) }, line, m.opts.observer)
+	var tries core.Tries
+	tries.Start(ctx, m.inflight.Closing(), m.opts.retry, line, key, m.opts.observer)
+	defer tries.Stop()
+	for tries.Next() {
+		l := m.attempt(key, keys, ttl)
+		if l == nil {
+			tries.Failed([]*core.NodeError{{Node: 0, Addr: addr, Err: core.ErrTaken}}, nil)
+			continue
+		}
+		if err := tries.Won(); err != nil {
+			m.drop(l) // Destroy has started: no one could unlock it
+			return nil, err
+		}
+		return l, nil
+	}
+	return nil, tries.Err()
 }
 
 // LockNs is Lock on "<namespace>:<key>".
@@ -169,14 +184,15 @@ func (m *Locker) LockNs(ctx context.Context, key string, ttl time.Duration) (*Lo
 	return m.Lock(ctx, core.Namespaced(m.opts.namespace, key), ttl)
 }
 
-func (m *Locker) attempt(key string, keys []string, ttl time.Duration) core.Attempt[*Lock] {
+// attempt takes the keys if none is held, or returns nil.
+func (m *Locker) attempt(key string, keys []string, ttl time.Duration) *Lock {
 	value := rand.Text()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.opts.now()
 	for k := range core.Each(key, keys) {
 		if e, ok := m.keys[k]; ok && now.Before(e.exp) {
-			return core.Attempt[*Lock]{Nodes: []*core.NodeError{{Node: 0, Addr: addr, Err: core.ErrTaken}}}
+			return nil
 		}
 	}
 	exp := now.Add(ttl)
@@ -196,7 +212,7 @@ func (m *Locker) attempt(key string, keys []string, ttl time.Duration) core.Atte
 	if m.opts.observer != nil {
 		since = time.Now()
 	}
-	return core.Attempt[*Lock]{OK: true, Lock: &Lock{m: m, key: key, keys: keys, value: value, exp: exp, token: token, since: since}}
+	return &Lock{m: m, key: key, keys: keys, value: value, exp: exp, token: token, since: since}
 }
 
 // sweep drops expired entries once the map has doubled since the last
@@ -255,8 +271,8 @@ func (m *Locker) heldAll(l *Lock, now time.Time) bool {
 // for them and forgets every lock. Later calls fail with ErrDestroyed.
 // Destroy is idempotent and always returns nil.
 func (m *Locker) Destroy() error {
-	if m.life.Destroy() {
-		m.line.Stop()
+	if m.inflight.Close() {
+		m.waiting.Stop()
 		m.mu.Lock()
 		m.keys = nil
 		m.mu.Unlock()
@@ -304,8 +320,13 @@ func (l *Lock) Expiration() time.Time { return l.exp }
 // lock's, and with ErrNoQuorum when ctx has already ended; a failed Extend
 // changes nothing.
 func (l *Lock) Extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
-	return core.Observed(l.m.opts.observer, core.KindExtend, l.key, l.since,
-		func() (*Lock, error) { return l.extend(ctx, ttl) })
+	var began time.Time
+	if l.m.opts.observer != nil {
+		began = time.Now()
+	}
+	next, err := l.extend(ctx, ttl)
+	core.Report(l.m.opts.observer, core.KindExtend, l.key, began, l.since, err)
+	return next, err
 }
 
 func (l *Lock) extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
@@ -314,10 +335,10 @@ func (l *Lock) extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 		return nil, err
 	}
 	ttl = ttl.Truncate(time.Millisecond)
-	if err := m.life.Enter(); err != nil {
+	if err := m.inflight.Enter(); err != nil {
 		return nil, &core.Error{Op: "extend", Key: l.key, Err: err}
 	}
-	defer m.life.Exit()
+	defer m.inflight.Exit()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.opts.now()
@@ -343,17 +364,21 @@ func (l *Lock) extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 // others no longer do (the lock was not held whole: ErrNotHeld), as the
 // Redis release does.
 func (l *Lock) Unlock(context.Context) error {
-	_, err := core.Observed(l.m.opts.observer, core.KindUnlock, l.key, l.since,
-		func() (struct{}, error) { return struct{}{}, l.unlock() })
+	var began time.Time
+	if l.m.opts.observer != nil {
+		began = time.Now()
+	}
+	err := l.unlock()
+	core.Report(l.m.opts.observer, core.KindUnlock, l.key, began, l.since, err)
 	return err
 }
 
 func (l *Lock) unlock() error {
 	m := l.m
-	if err := m.life.Enter(); err != nil {
+	if err := m.inflight.Enter(); err != nil {
 		return &core.Error{Op: "unlock", Key: l.key, Err: err}
 	}
-	defer m.life.Exit()
+	defer m.inflight.Exit()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.opts.now()
@@ -361,7 +386,7 @@ func (l *Lock) unlock() error {
 	for k := range l.each() { // as in Redis: what still holds the value goes
 		if m.held(k, l.value, now) {
 			delete(m.keys, k)
-			m.line.Released(k, l.value)
+			m.waiting.Released(k, l.value)
 		} else {
 			all = false
 		}
@@ -374,5 +399,5 @@ func (l *Lock) unlock() error {
 
 func (m *Locker) notHeld(op, key string) error {
 	return &core.Error{Op: op, Key: key, Attempts: 1, Err: core.ErrNotHeld,
-		Nodes: []*core.NodeError{{Node: 0, Addr: addr, Err: core.NotHeldHere}}}
+		Nodes: []*core.NodeError{{Node: 0, Addr: addr, Err: core.ErrNotHeldHere}}}
 }

@@ -11,30 +11,27 @@ import (
 // Lock is one acquisition. It is immutable and safe for concurrent use.
 type Lock struct {
 	c     *Client
-	key   string
-	value string
+	keys  keySet
+	value lockValue
 	exp   time.Time
 	token uint64
 	since time.Time // the acquisition's start, for the observer's hold time
-	// keys and many (the same, as request arguments) are the keys of a lock
-	// on several keys (LockAll); nil for one key.
-	keys []string
-	many []any
 }
+
+// Key is the key as stored; for a lock on several keys (LockAll), the
+// first.
+func (l *Lock) Key() string { return l.keys.first }
 
 // Keys is the lock's keys: Key alone, or all that LockAll locked.
 func (l *Lock) Keys() []string {
-	if l.keys == nil {
-		return []string{l.key}
+	if l.keys.all == nil {
+		return []string{l.keys.first}
 	}
-	return slices.Clone(l.keys)
+	return slices.Clone(l.keys.all)
 }
 
-// Key is the key as stored.
-func (l *Lock) Key() string { return l.key }
-
 // Value is the random value this acquisition stored.
-func (l *Lock) Value() string { return l.value }
+func (l *Lock) Value() string { return l.value.s }
 
 // Token is the acquisition's fencing token (see WithFencing); 0 without
 // fencing.
@@ -56,8 +53,13 @@ func (l *Lock) Expiration() time.Time { return l.exp }
 //
 // The masters that did renew the key keep it until the new ttl runs out.
 func (l *Lock) Extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
-	return core.Observed(l.c.opts.observer, core.KindExtend, l.key, l.since,
-		func() (*Lock, error) { return l.extend(ctx, ttl) })
+	var began time.Time
+	if l.c.opts.observer != nil {
+		began = time.Now()
+	}
+	next, err := l.extend(ctx, ttl)
+	core.Report(l.c.opts.observer, core.KindExtend, l.keys.first, began, l.since, err)
+	return next, err
 }
 
 func (l *Lock) extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
@@ -68,37 +70,37 @@ func (l *Lock) extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 	ttl = ttl.Truncate(time.Millisecond)
 	drift := c.opts.drift(ttl)
 	start := time.Now()
-	fail := func(err, cause error, nodes []*core.NodeError) (*Lock, error) {
-		return nil, &core.Error{Op: "extend", Key: l.key, Attempts: 1, Err: err, Cause: cause, Nodes: nodes}
+	fail := func(err, cause error, failures []*core.NodeError) (*Lock, error) {
+		return nil, &core.Error{Op: "extend", Key: l.keys.first, Attempts: 1, Err: err, Cause: cause, Nodes: failures}
 	}
 	if !start.Before(l.exp) {
 		return fail(core.ErrNotHeld, core.ErrExpired, nil)
 	}
 	// One round, bounded by the node timeout: Destroy waits for it rather
 	// than interrupting it.
-	if err := c.life.Enter(); err != nil {
-		return nil, &core.Error{Op: "extend", Key: l.key, Err: err}
+	if err := c.inflight.Enter(); err != nil {
+		return nil, &core.Error{Op: "extend", Key: l.keys.first, Err: err}
 	}
-	defer c.life.Exit()
+	defer c.inflight.Exit()
 	if err := core.CtxErr(ctx); err != nil {
 		return fail(core.ErrNoQuorum, err, nil)
 	}
-	k, v, ms := any(l.key), any(l.value), any(ttl.Milliseconds())
-	p := c.ask(ctx, "extend", nil, func(cl *call) { c.nodes[cl.node].extend(cl, k, l.many, v, ms) })
-	defer p.stop()
-	if p.decide() {
-		if exp := start.Add(ttl - drift); time.Now().Before(exp) {
+	ext := c.send(ctx, extension{keys: l.keys, value: l.value, ttl: ttl}, nil)
+	ext.flush()
+	defer ext.stop()
+	if ext.decide() {
+		if exp := core.Validity(start, ttl, drift); time.Now().Before(exp) {
 			n := *l
 			n.exp = exp
 			return &n, nil
 		}
-		return fail(core.ErrNoQuorum, core.ErrNoValidity, p.failures(c))
+		return fail(core.ErrNoQuorum, core.ErrNoValidity, ext.failures())
 	}
-	p.wait()
-	if p.lost() {
-		return fail(core.ErrNotHeld, nil, p.failures(c))
+	ext.wait()
+	if ext.lost() {
+		return fail(core.ErrNotHeld, nil, ext.failures())
 	}
-	return fail(core.ErrNoQuorum, core.CtxErr(ctx), p.failures(c))
+	return fail(core.ErrNoQuorum, core.CtxErr(ctx), ext.failures())
 }
 
 // Unlock deletes the key on every master where it still holds this value,
@@ -110,43 +112,48 @@ func (l *Lock) extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 // expired or was taken over); ErrNoQuorum when too few answered, in which
 // case what is left expires with its ttl.
 func (l *Lock) Unlock(ctx context.Context) error {
-	_, err := core.Observed(l.c.opts.observer, core.KindUnlock, l.key, l.since,
-		func() (struct{}, error) { return struct{}{}, l.unlock() })
+	var began time.Time
+	if l.c.opts.observer != nil {
+		began = time.Now()
+	}
+	err := l.unlock()
+	core.Report(l.c.opts.observer, core.KindUnlock, l.keys.first, began, l.since, err)
 	return err
 }
 
 func (l *Lock) unlock() error {
-	if err := l.c.life.Enter(); err != nil {
-		return &core.Error{Op: "unlock", Key: l.key, Err: err}
+	c := l.c
+	if err := c.inflight.Enter(); err != nil {
+		return &core.Error{Op: "unlock", Key: l.keys.first, Err: err}
 	}
-	defer l.c.life.Exit()
+	defer c.inflight.Exit()
 	start := time.Now()
-	p, handed := l.release()
-	defer p.stop()
-	if p.decide() {
-		if !handed {
+	rel, handedOver := l.release()
+	defer rel.stop()
+	if rel.decide() {
+		if !handedOver {
 			// Announced once a quorum has deleted it, so that the waiters
 			// it wakes find a quorum free, by a master that did. This
 			// process's waiters, who had a streak, give the others a head
 			// start of two of these round trips.
 			d := 2 * time.Since(start)
-			for key := range core.Each(l.key, l.keys) {
-				if !l.c.opts.variant.Silent {
-					l.c.announce(p.firstYes(), key, l.value)
+			for key := range core.Each(l.keys.first, l.keys.all) {
+				if !c.opts.broken.silent() {
+					c.announce(rel.firstYes(), key, l.value)
 				}
-				l.c.line.Yield(key, l.value, d)
+				c.waiting.WakeLater(key, l.value.s, d)
 			}
 		}
 		return nil
 	}
-	p.wait()
-	if p.lost() {
-		for key := range core.Each(l.key, l.keys) {
-			l.c.line.Released(key, l.value)
+	rel.wait()
+	if rel.lost() {
+		for key := range core.Each(l.keys.first, l.keys.all) {
+			c.waiting.Released(key, l.value.s)
 		}
-		return &core.Error{Op: "unlock", Key: l.key, Attempts: 1, Err: core.ErrNotHeld, Nodes: p.failures(l.c)}
+		return &core.Error{Op: "unlock", Key: l.keys.first, Attempts: 1, Err: core.ErrNotHeld, Nodes: rel.failures()}
 	}
-	return &core.Error{Op: "unlock", Key: l.key, Attempts: 1, Err: core.ErrNoQuorum, Nodes: p.failures(l.c)}
+	return &core.Error{Op: "unlock", Key: l.keys.first, Attempts: 1, Err: core.ErrNoQuorum, Nodes: rel.failures()}
 }
 
 // release sends the delete to every master; the caller's context does not
@@ -154,16 +161,34 @@ func (l *Lock) unlock() error {
 // SET, after it, so it cannot overtake a SET still on its way.
 //
 // When this process has a caller waiting for the key and its turn has come
-// (core.Waiters.HandOver), that caller is woken as soon as the deletes are
+// (core.Line.HandOver), that caller is woken as soon as the deletes are
 // queued, so that its SET travels right behind them, in the same writes,
-// and Unlock does not announce the release to other processes; otherwise
-// Unlock announces it and every process's first waiter races for the lock.
-func (l *Lock) release() (_ *poll, handed bool) {
-	c, k, v := l.c, any(l.key), any(l.value)
-	var queued func()
-	if l.many == nil && c.line.HandOver(l.key) {
-		handed = true
-		queued = func() { c.line.Released(l.key, l.value) }
+// and Unlock does not announce the release to other processes (handedOver);
+// otherwise Unlock announces it and every process's first waiter races for
+// the lock.
+func (l *Lock) release() (rel *fanout, handedOver bool) {
+	c := l.c
+	handedOver = l.keys.all == nil && c.waiting.HandOver(l.keys.first)
+	rel = c.send(context.Background(), c.releaseOf(l.keys, l.value), nil)
+	if handedOver {
+		c.waiting.Released(l.keys.first, l.value.s)
 	}
-	return c.askThen(context.Background(), "release", nil, func(cl *call) { c.nodes[cl.node].release(cl, k, l.many, v) }, queued), handed
+	rel.flush()
+	return rel, handedOver
+}
+
+// releaseNow releases a lock won while Destroy was starting, and waits for
+// the masters' answers.
+func (l *Lock) releaseNow() {
+	rel, _ := l.release()
+	rel.wait()
+	rel.stop()
+}
+
+// releaseOf is the request that releases keys holding value.
+func (c *Client) releaseOf(keys keySet, value lockValue) request {
+	if r, ok := c.opts.broken.release(keys); ok {
+		return r // the safety suite's broken release (build tag lockbroken)
+	}
+	return release{keys: keys, value: value}
 }

@@ -31,16 +31,16 @@ func TestDrift(t *testing.T) {
 }
 
 // TestDecide feeds answers in every order for small N and checks that the
-// poll stops exactly when the outcome is certain, and decides right.
+// fan-out stops exactly when the outcome is certain, and decides right.
 func TestDecide(t *testing.T) {
 	no := errors.New("no")
 	for n := 1; n <= 5; n++ {
 		quorum := n/2 + 1
 		for mask := range 1 << n { // bit i set: master i says yes
-			p := &poll{votes: make(chan vote, n), errs: make([]error, n), quorum: quorum, ctx: context.Background()}
+			p := &fanout{c: &Client{quorum: quorum}, votes: make(chan vote, n), answers: make([]error, n), ctx: context.Background()}
 			yes := 0
 			for i := range n {
-				p.errs[i] = errPending
+				p.answers[i] = errPending
 				var err error
 				if mask&(1<<i) == 0 {
 					err = no
@@ -62,9 +62,9 @@ func TestDecide(t *testing.T) {
 }
 
 func TestFailuresInNodeOrder(t *testing.T) {
-	c := &Client{nodes: []node{{name: "a"}, {name: "b"}, {name: "c"}}}
-	p := &poll{errs: []error{core.ErrTaken, nil, errPending}}
-	f := p.failures(c)
+	c := &Client{masters: []master{{name: "a"}, {name: "b"}, {name: "c"}}}
+	p := &fanout{c: c, answers: []error{core.ErrTaken, nil, errPending}}
+	f := p.failures()
 	if assert.Len(t, f, 1) {
 		assert.Equal(t, &core.NodeError{Node: 0, Addr: "a", Err: core.ErrTaken}, f[0])
 	}

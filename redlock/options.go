@@ -42,14 +42,9 @@ type options struct {
 	restartDelay time.Duration
 	fencing      bool
 	observer     core.Observer
-	// variant breaks the algorithm on purpose, for the safety suite only.
-	variant core.Variant
-}
-
-func init() {
-	core.RedlockVariant = func(v core.Variant) any {
-		return Option(func(o *options) { o.variant = v })
-	}
+	// broken is empty but under the build tag lockbroken, where the safety
+	// suite breaks the algorithm on purpose (see broken.go).
+	broken broken
 }
 
 // Option configures a [Client]. Options not given keep their defaults; an
@@ -157,18 +152,13 @@ func (o *options) checkTTL(ttl time.Duration) error {
 	if err := core.CheckTTL(ttl, o.drift(ttl)); err != nil {
 		return err
 	}
-	if o.restartDelay > 0 && ttl > o.restartDelay {
-		return core.Invalid("ttl", "%v must not exceed the restart delay %v", ttl, o.restartDelay)
-	}
-	return nil
+	return o.checkRestartTTL(ttl)
 }
 
-// drift is the allowance for clock drift and Redis' 1 ms expiry precision
-// taken off every validity window: round(driftFactor*ttl) + 2ms, in whole
-// milliseconds like the ttl that Redis sees.
+// drift is the allowance taken off every validity window (core.Drift).
 func (o *options) drift(ttl time.Duration) time.Duration {
-	if o.variant.NoDrift {
+	if o.broken.noDrift() {
 		return 0
 	}
-	return time.Duration(math.Round(o.driftFactor*float64(ttl.Milliseconds())))*time.Millisecond + 2*time.Millisecond
+	return core.Drift(o.driftFactor, ttl)
 }

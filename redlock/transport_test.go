@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,74 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	lock "github.com/leverege/lock"
-	"github.com/leverege/lock/internal/core"
 	"github.com/leverege/lock/redlock"
 )
-
-// flushCounter counts the Flush calls (write system calls) made on the
-// connections it dials.
-type flushCounter struct {
-	redis.Conn
-	flushes *atomic.Int64
-}
-
-func (c flushCounter) Flush() error {
-	c.flushes.Add(1)
-	return c.Conn.Flush()
-}
-
-// TestPipelineMatchesReplies: many callers at once share one connection,
-// in fewer writes than requests, and every caller gets its own reply.
-func TestPipelineMatchesReplies(t *testing.T) {
-	m := masters(t, 1)[0]
-	var flushes atomic.Int64
-	pool := &redis.Pool{Dial: func() (redis.Conn, error) {
-		c, err := redis.Dial("tcp", m.Addr(), redis.DialReadTimeout(time.Second), redis.DialWriteTimeout(time.Second))
-		if err != nil {
-			return nil, err
-		}
-		return flushCounter{c, &flushes}, nil
-	}}
-	defer pool.Close()
-	const callers = 2000
-	for range 3 {
-		wrong, err := redlock.EchoThroughLink(pool, 5*time.Second, callers, func() { flushes.Store(0) })
-		require.NoError(t, err)
-		require.Empty(t, wrong, "replies handed to the wrong caller")
-		t.Logf("%d requests in %d writes", callers, flushes.Load())
-		if flushes.Load() < callers*9/10 {
-			return
-		}
-	}
-	t.Errorf("%d concurrent requests took %d writes: they are not being batched", callers, flushes.Load())
-}
-
-// TestCloseReadsRepliesDue: closing a link (as Destroy does) lets the
-// requests it has written get their replies, one written after the reader
-// began waiting included, rather than failing them.
-func TestCloseReadsRepliesDue(t *testing.T) {
-	m := masters(t, 1)[0]
-	pool := &redis.Pool{Dial: func() (redis.Conn, error) { return redis.Dial("tcp", m.Addr()) }}
-	defer pool.Close()
-	first, second, exited := redlock.CloseAwaitingReplies(pool, time.Second, 10*time.Second, "lock:test:"+t.Name(), "0.3")
-	require.True(t, exited, "the link's reader still runs 10s after the link closed")
-	assert.NoError(t, first)
-	assert.NoError(t, second, "a request written before the link closed got no reply")
-}
-
-// TestCloseBoundedByNodeTimeout: closing a link while a request to its
-// master is still unanswered returns within about the node timeout (1s),
-// even over a pool dialed without a read timeout, whose connections would
-// otherwise wait for that reply forever when they go back to the pool.
-func TestCloseBoundedByNodeTimeout(t *testing.T) {
-	m := masters(t, 1)[0]
-	pool := &redis.Pool{Dial: func() (redis.Conn, error) { return redis.Dial("tcp", m.Addr()) }}
-	defer pool.Close()
-	first, second, exited := redlock.CloseAwaitingReplies(pool, time.Second, 3*time.Second, "lock:test:"+t.Name(), "0")
-	require.True(t, exited, "the link's reader still waits for a reply 3s after the link closed, with a node timeout of 1s")
-	assert.NoError(t, first, "the answered request")
-	assert.ErrorIs(t, second, core.ErrUnreachable, "the unanswered request")
-}
 
 // TestBoundedWriteToStuckPeer: a subscription's write to a peer that
 // stopped reading (its socket buffers full, as a hung master's become with
@@ -149,7 +82,7 @@ func TestWokenByRelease(t *testing.T) {
 			addrs := addrsOf(t, 3)
 			var holderOpts []redlock.Option
 			if broken {
-				holderOpts = append(holderOpts, core.RedlockVariant(core.Variant{Silent: true}).(redlock.Option))
+				holderOpts = append(holderOpts, silent())
 			}
 			holder := newClient(t, addrs, holderOpts...)
 			waiter := newClient(t, addrs, redlock.WithRetryCount(-1), redlock.WithRetryDelay(time.Minute), redlock.WithRetryJitter(0))

@@ -41,8 +41,19 @@ type loadSpec struct {
 	NodeTimeout time.Duration `json:"nodeTimeout"`
 	CounterDir  string        `json:"counterDir"`
 	Holder      string        `json:"holder"`
-	Variant     core.Variant  `json:"variant"`
+	Variant     variant       `json:"variant"`
 	Deadline    time.Duration `json:"deadline"`
+}
+
+// variant breaks the algorithm on purpose in one of the ways other
+// libraries have (redlock.Broken, which exists under the build tag
+// lockbroken only): the safety suite shows its checker catching each.
+type variant struct {
+	HalfQuorum bool // quorum N/2 (at least 1) instead of N/2+1
+	NoDrift    bool // no drift allowance: validity is start + ttl
+	PlainDel   bool // release with a plain DEL instead of compare-and-delete
+	LateStart  bool // validity measured from after the replies, not before the requests
+	Silent     bool // Unlock does not announce releases
 }
 
 type loadResult struct {
@@ -60,8 +71,8 @@ func (s loadSpec) options() []redlock.Option {
 		redlock.WithRetryJitter(s.RetryDelay),
 		redlock.WithNodeTimeout(s.NodeTimeout),
 	}
-	if s.Variant != (core.Variant{}) {
-		opts = append(opts, core.RedlockVariant(s.Variant).(redlock.Option))
+	if s.Variant != (variant{}) {
+		opts = append(opts, s.Variant.option())
 	}
 	return opts
 }

@@ -13,7 +13,6 @@ import (
 
 	lock "github.com/leverege/lock"
 	"github.com/leverege/lock/integration"
-	"github.com/leverege/lock/internal/core"
 	"github.com/leverege/lock/internal/safety"
 	"github.com/leverege/lock/redlock"
 )
@@ -86,17 +85,17 @@ func TestHealthyContention(t *testing.T) {
 func TestCheckerCatchesBrokenVariants(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
-		variant core.Variant
+		variant variant
 		setup   func(t *testing.T, spec *loadSpec)
 	}{
 		{
 			// Three clients can each win a different single master.
-			name: "quorum N/2", variant: core.Variant{HalfQuorum: true},
+			name: "quorum N/2", variant: variant{HalfQuorum: true},
 			setup: func(t *testing.T, spec *loadSpec) { spec.Hold = 5 * time.Millisecond },
 		},
 		{
 			// A holder that overran its ttl deletes the next owner's key.
-			name: "plain DEL", variant: core.Variant{PlainDel: true},
+			name: "plain DEL", variant: variant{PlainDel: true},
 			setup: func(t *testing.T, spec *loadSpec) {
 				spec.TTL, spec.Hold, spec.Overrun = 100*time.Millisecond, 10*time.Millisecond, 3
 			},
@@ -148,7 +147,7 @@ func TestCheckerCatchesLateValidity(t *testing.T) {
 		}
 		var opts []redlock.Option
 		if broken {
-			opts = append(opts, core.RedlockVariant(core.Variant{LateStart: true}).(redlock.Option))
+			opts = append(opts, variant{LateStart: true}.option())
 		}
 		slow := newClient(t, []string{ms[0].Addr(), proxies[1].Addr(), proxies[2].Addr()},
 			append(opts, redlock.WithRetryCount(0), redlock.WithNodeTimeout(time.Second))...)
@@ -211,7 +210,7 @@ func TestCheckerCatchesNoDrift(t *testing.T) {
 		require.NoError(t, fastClocks.FlushAll(t.Context()))
 		var opts []redlock.Option
 		if broken {
-			opts = append(opts, core.RedlockVariant(core.Variant{NoDrift: true}).(redlock.Option))
+			opts = append(opts, variant{NoDrift: true}.option())
 		}
 		first := newClient(t, fastClocks.Addrs(), append(opts, redlock.WithRetryCount(0))...)
 		next := newClient(t, fastClocks.Addrs(), append(opts, redlock.WithRetryCount(-1), redlock.WithRetryDelay(time.Millisecond), redlock.WithRetryJitter(0))...)

@@ -59,16 +59,16 @@ func TestRetryWait(t *testing.T) {
 	}
 }
 
-// TestRunSchedule drives Run with a fake attempt and checks how many
+// TestRunSchedule drives Tries with a fake attempt and checks how many
 // attempts it makes and what the error says.
 func TestRunSchedule(t *testing.T) {
 	taken := []*NodeError{{Node: 0, Addr: "a", Err: ErrTaken}}
-	fail := func(calls *int) func(context.Context) Attempt[int] {
-		return func(context.Context) Attempt[int] { *calls++; return Attempt[int]{Nodes: taken} }
+	fail := func(calls *int) func(context.Context) attempt[int] {
+		return func(context.Context) attempt[int] { *calls++; return attempt[int]{Nodes: taken} }
 	}
 	t.Run("exhausted", func(t *testing.T) {
 		calls := 0
-		_, err := Run(t.Context(), nil, Retry{Count: 3}, "k", fail(&calls), nil, nil)
+		_, err := run(t.Context(), nil, Retry{Count: 3}, "k", fail(&calls), nil, nil)
 		assert.Equal(t, 4, calls)
 		var e *Error
 		require.ErrorAs(t, err, &e)
@@ -79,9 +79,9 @@ func TestRunSchedule(t *testing.T) {
 	})
 	t.Run("succeeds late", func(t *testing.T) {
 		calls := 0
-		got, err := Run(t.Context(), nil, Retry{Count: 5}, "k", func(context.Context) Attempt[int] {
+		got, err := run(t.Context(), nil, Retry{Count: 5}, "k", func(context.Context) attempt[int] {
 			calls++
-			return Attempt[int]{OK: calls == 3, Lock: calls}
+			return attempt[int]{OK: calls == 3, Lock: calls}
 		}, nil, nil)
 		require.NoError(t, err)
 		assert.Equal(t, 3, got)
@@ -90,7 +90,7 @@ func TestRunSchedule(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		calls := 0
-		_, err := Run(ctx, nil, Retry{Count: -1}, "k", fail(&calls), nil, nil)
+		_, err := run(ctx, nil, Retry{Count: -1}, "k", fail(&calls), nil, nil)
 		assert.Zero(t, calls, "a cancelled caller must not acquire")
 		assert.ErrorIs(t, err, ErrNotAcquired)
 		assert.ErrorIs(t, err, context.Canceled)
@@ -99,7 +99,7 @@ func TestRunSchedule(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
 		defer cancel()
 		calls := 0
-		_, err := Run(ctx, nil, Retry{Count: -1, Delay: time.Hour}, "k", fail(&calls), nil, nil)
+		_, err := run(ctx, nil, Retry{Count: -1, Delay: time.Hour}, "k", fail(&calls), nil, nil)
 		assert.Equal(t, 1, calls)
 		var e *Error
 		require.ErrorAs(t, err, &e)
@@ -108,8 +108,8 @@ func TestRunSchedule(t *testing.T) {
 		assert.ErrorIs(t, err, ErrTaken, "the last attempt's detail is kept")
 	})
 	t.Run("why", func(t *testing.T) {
-		_, err := Run(t.Context(), nil, Retry{Count: 1}, "k", func(context.Context) Attempt[int] {
-			return Attempt[int]{Why: ErrNoValidity}
+		_, err := run(t.Context(), nil, Retry{Count: 1}, "k", func(context.Context) attempt[int] {
+			return attempt[int]{Why: ErrNoValidity}
 		}, nil, nil)
 		assert.ErrorIs(t, err, ErrNoValidity)
 		assert.ErrorIs(t, err, ErrNotAcquired)
@@ -117,7 +117,7 @@ func TestRunSchedule(t *testing.T) {
 	t.Run("destroyed", func(t *testing.T) {
 		stop := make(chan struct{})
 		close(stop)
-		_, err := Run(t.Context(), stop, Retry{}, "k", fail(new(int)), nil, nil)
+		_, err := run(t.Context(), stop, Retry{}, "k", fail(new(int)), nil, nil)
 		assert.ErrorIs(t, err, ErrDestroyed)
 		assert.ErrorIs(t, err, ErrNotAcquired)
 		assert.NotErrorIs(t, err, context.Canceled)
@@ -126,7 +126,7 @@ func TestRunSchedule(t *testing.T) {
 		stop := make(chan struct{})
 		time.AfterFunc(20*time.Millisecond, func() { close(stop) })
 		var calls int
-		_, err := Run(t.Context(), stop, Retry{Count: -1, Delay: time.Hour}, "k", fail(&calls), nil, nil)
+		_, err := run(t.Context(), stop, Retry{Count: -1, Delay: time.Hour}, "k", fail(&calls), nil, nil)
 		assert.ErrorIs(t, err, ErrDestroyed)
 		assert.Equal(t, 1, calls)
 	})
@@ -163,13 +163,13 @@ func TestCheckTTL(t *testing.T) {
 	assert.Equal(t, "a:k", Namespaced("a", "k"))
 }
 
-func TestLife(t *testing.T) {
-	var l Life
+func TestInFlight(t *testing.T) {
+	var l InFlight
 	require.NoError(t, l.Enter())
 	destroyed := make(chan bool)
-	go func() { destroyed <- l.Destroy() }()
+	go func() { destroyed <- l.Close() }()
 	select {
-	case <-l.Done():
+	case <-l.Closing():
 	case <-time.After(5 * time.Second):
 		t.Fatal("Destroy did not interrupt the call")
 	}
@@ -180,7 +180,7 @@ func TestLife(t *testing.T) {
 	}
 	l.Exit()
 	assert.True(t, <-destroyed)
-	assert.False(t, l.Destroy(), "second Destroy")
+	assert.False(t, l.Close(), "second Close")
 	assert.ErrorIs(t, l.Enter(), ErrDestroyed)
 }
 
@@ -212,9 +212,9 @@ func TestCtxErr(t *testing.T) {
 func TestRunUndoesOnDestroy(t *testing.T) {
 	stop := make(chan struct{})
 	var undone []int
-	_, err := Run(t.Context(), stop, Retry{}, "k", func(context.Context) Attempt[int] {
+	_, err := run(t.Context(), stop, Retry{}, "k", func(context.Context) attempt[int] {
 		close(stop) // Destroy starts while the attempt is in flight
-		return Attempt[int]{OK: true, Lock: 7}
+		return attempt[int]{OK: true, Lock: 7}
 	}, func(l int) { undone = append(undone, l) }, nil)
 	assert.Equal(t, []int{7}, undone)
 	assert.ErrorIs(t, err, ErrDestroyed)
@@ -223,9 +223,9 @@ func TestRunUndoesOnDestroy(t *testing.T) {
 	// A caller's own cancellation after a won attempt keeps the lock: the
 	// caller can still unlock it.
 	ctx, cancelPlain := context.WithCancel(t.Context())
-	got, err := Run(ctx, nil, Retry{}, "k", func(context.Context) Attempt[int] {
+	got, err := run(ctx, nil, Retry{}, "k", func(context.Context) attempt[int] {
 		cancelPlain()
-		return Attempt[int]{OK: true, Lock: 8}
+		return attempt[int]{OK: true, Lock: 8}
 	}, func(int) { t.Error("undo called for a plain cancellation") }, nil)
 	require.NoError(t, err)
 	assert.Equal(t, 8, got)
@@ -252,8 +252,8 @@ func TestCheckTTLUnits(t *testing.T) {
 }
 
 func TestNotHeldHere(t *testing.T) {
-	assert.ErrorIs(t, NotHeldHere, ErrNotHeld)
-	assert.Equal(t, "node 1 (a): not held here", (&NodeError{Node: 1, Addr: "a", Err: NotHeldHere}).Error())
+	assert.ErrorIs(t, ErrNotHeldHere, ErrNotHeld)
+	assert.Equal(t, "node 1 (a): not held here", (&NodeError{Node: 1, Addr: "a", Err: ErrNotHeldHere}).Error())
 }
 
 // fakeLock and fakeLocker are a Locker whose one lock can be checked for

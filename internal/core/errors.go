@@ -66,10 +66,10 @@ var (
 	// was released.
 	ErrNoValidity = errors.New("validity window closed before a quorum answered")
 
-	// NotHeldHere is the per-node reason for a master on which Extend or
+	// ErrNotHeldHere is the per-node reason for a master on which Extend or
 	// Unlock found the key gone or holding another value. It matches
 	// ErrNotHeld.
-	NotHeldHere error = notHeldHere{}
+	ErrNotHeldHere error = notHeldHere{}
 
 	// ErrExpired is the Cause of an Extend refused without any I/O because
 	// the lock's Expiration had passed.
@@ -85,7 +85,7 @@ func (notHeldHere) Is(target error) bool { return target == ErrNotHeld }
 type NodeError struct {
 	Node int    // index of the master in the configured list
 	Addr string // the master's address, for humans
-	Err  error  // ErrTaken, NotHeldHere, an error wrapping ErrUnreachable, the context's error, or the server's error reply
+	Err  error  // ErrTaken, ErrNotHeldHere, an error wrapping ErrUnreachable, the context's error, or the server's error reply
 }
 
 func (e *NodeError) Error() string {

@@ -1,9 +1,6 @@
 package core
 
-import (
-	"context"
-	"time"
-)
+import "time"
 
 // Kind says what an Event reports.
 type Kind int
@@ -22,7 +19,7 @@ const (
 	// KindNode: one master answered a request, or was given up on. Node and
 	// Addr name it, Op is the request ("acquire", "release", "extend",
 	// "fence"), Took its latency, and Err nil for yes, ErrTaken or
-	// NotHeldHere for an owner's no, ErrUnreachable, ErrRejoining (the
+	// ErrNotHeldHere for an owner's no, ErrUnreachable, ErrRejoining (the
 	// master restarted or lost its data less than the restart delay ago)
 	// or the server's error.
 	KindNode
@@ -66,40 +63,17 @@ type Observer interface {
 	Observe(Event)
 }
 
-// RunObserved is Run that tells obs of every attempt (with the attempt's
-// own detail when it failed) and of the outcome; with obs nil it is Run.
-func RunObserved[L any](ctx context.Context, stop <-chan struct{}, r Retry, key string, try func(context.Context) Attempt[L], undo func(L), w *Waiters, obs Observer) (L, error) {
+// Report tells obs (when not nil) that an Extend (KindExtend) or Unlock
+// (KindUnlock) of key, begun at began, ended with err; acquired is when
+// the lock was acquired, for an Unlock's hold time. Callers take began
+// only when obs is not nil, so that an unset observer costs nothing.
+func Report(obs Observer, kind Kind, key string, began, acquired time.Time, err error) {
 	if obs == nil {
-		return Run(ctx, stop, r, key, try, undo, w)
+		return
 	}
-	began, attempts := time.Now(), 0
-	l, err := Run(ctx, stop, r, key, func(ctx context.Context) Attempt[L] {
-		attempts++
-		at := time.Now()
-		a := try(ctx)
-		var aerr error
-		if !a.OK { // the attempt's own detail; the Lock's error says the rest
-			aerr = &Error{Op: "lock", Key: key, Attempts: 1, Err: ErrNotAcquired, Cause: a.Why, Nodes: a.Nodes}
-		}
-		obs.Observe(Event{Kind: KindAttempt, Key: key, Err: aerr, Took: time.Since(at)})
-		return a
-	}, undo, w)
-	obs.Observe(Event{Kind: KindLock, Key: key, Err: err, Took: time.Since(began), Attempts: attempts})
-	return l, err
-}
-
-// Observed runs f, an Extend (kind KindExtend) or an Unlock (KindUnlock,
-// held since acquired), and tells obs of it; with obs nil it only runs f.
-func Observed[T any](obs Observer, kind Kind, key string, acquired time.Time, f func() (T, error)) (T, error) {
-	if obs == nil {
-		return f()
-	}
-	at := time.Now()
-	v, err := f()
-	e := Event{Kind: kind, Key: key, Err: err, Took: time.Since(at)}
+	e := Event{Kind: kind, Key: key, Err: err, Took: time.Since(began)}
 	if kind == KindUnlock {
-		e.Held = at.Sub(acquired)
+		e.Held = began.Sub(acquired)
 	}
 	obs.Observe(e)
-	return v, err
 }

@@ -35,77 +35,104 @@ func (r Retry) Wait(rnd func(n int64) int64) time.Duration {
 	return max(d, 0)
 }
 
-// Attempt is the outcome of one try: held, or the per-node failures that
-// explain why not.
-type Attempt[L any] struct {
-	Lock  L
-	OK    bool
-	Nodes []*NodeError
-	Why   error // why it failed when no master is to blame (ErrNoValidity)
+// Tries is the schedule of one Lock call, driven by the backend's loop:
+//
+//	var t core.Tries
+//	t.Start(ctx, closing, retry, line, key, observer)
+//	defer t.Stop()
+//	for t.Next() {
+//		if l, nodes, why := attempt(); l != nil {
+//			if err := t.Won(); err != nil { release(l); return nil, err }
+//			return l, nil
+//		} else { t.Failed(nodes, why) }
+//	}
+//	return nil, t.Err()
+//
+// Next waits as the schedule says and reports whether to make an attempt;
+// it returns false when the schedule has run out, ctx has ended or
+// closing ([InFlight.Closing]) is closed, and Err then says why, as an
+// *Error whose Cause is CtxErr(ctx) when ctx ended the call, ErrDestroyed
+// when closing did, and otherwise the last attempt's why. A lock won while
+// Destroy was starting could never be unlocked, so Won then fails and the
+// caller releases it.
+//
+// With a line, a caller whose first attempt fails (or who finds others of
+// this process already waiting for key) joins key's line. While it waits
+// it tries again when the lock is released and it is first in line, or
+// when its retry delay has passed and it is first in line; a delay that
+// passes while others are ahead of it counts as an attempt without one
+// being made, since the caller ahead is trying for the same lock, except
+// the last, which is always made. So the schedule still bounds how long
+// Lock waits, a release starts one attempt per process, and a caller that
+// gives up has asked the masters at least once.
+//
+// With an observer, every attempt made (KindAttempt) and the call's
+// outcome (KindLock) are reported. A Tries is for one call, on one
+// goroutine.
+type Tries struct {
+	ctx     context.Context
+	closing <-chan struct{}
+	retry   Retry
+	key     string
+	obs     Observer
+
+	line   *Line
+	ticket *Ticket
+	epoch  uint64 // releases of key seen before the first attempt
+	busy   bool   // others of this process waited for key already
+	timer  *time.Timer
+
+	n     int          // attempts counted: made, or passed behind others in line
+	made  int          // attempts made, for the observer
+	nodes []*NodeError // the last attempt's failures
+	why   error        // why the last attempt failed when no master is to blame
+	err   error        // why the call ended, once it has
+
+	began, at time.Time // of the call and of the attempt, with an observer
 }
 
-// Run calls try until it succeeds, the schedule runs out, ctx ends, or
-// stop ([Life.Done]; nil for none) is closed. try must release anything
-// partly acquired before it returns a failed attempt. The error is an
-// *Error whose Cause is CtxErr(ctx) when ctx ended the loop, ErrDestroyed
-// when stop did. A lock won while Destroy was starting could never be
-// unlocked, so Run hands it to undo and fails.
-//
-// With w, a caller whose first attempt fails (or who finds others of this
-// process already waiting for key) joins key's line in w. While it waits it
-// retries when the lock is released and it is first in line, or when its
-// retry delay has passed and it is first in line; a delay that passes while
-// others are ahead of it counts as an attempt without one being made, since
-// the caller ahead is trying for the same lock, except the last, which is
-// always made. So the schedule still bounds how long Lock waits, a release
-// starts one attempt per process, and a caller that gives up has asked the
-// masters at least once.
-func Run[L any](ctx context.Context, stop <-chan struct{}, r Retry, key string, try func(context.Context) Attempt[L], undo func(L), w *Waiters) (L, error) {
-	var (
-		zero   L
-		last   Attempt[L]
-		timer  *time.Timer
-		ticket *Ticket
-		epoch  uint64
-		busy   bool
-	)
-	if r.Count == 0 {
-		w = nil // a single attempt: nothing to wait for
+// Start begins the schedule of a Lock call on key. line may be nil (a set
+// of keys, which has no line), as may obs.
+func (t *Tries) Start(ctx context.Context, closing <-chan struct{}, r Retry, line *Line, key string, obs Observer) {
+	*t = Tries{ctx: ctx, closing: closing, retry: r, key: key, obs: obs}
+	if r.Count != 0 && line != nil { // a single attempt has nothing to wait for
+		t.line = line
+		t.epoch, t.busy = line.Peek(key)
 	}
-	if w != nil {
-		epoch, busy = w.Peek(key)
-		defer func() {
-			if ticket != nil {
-				ticket.Leave()
-			}
-		}()
+	if obs != nil {
+		t.began = time.Now()
 	}
-	for n := 0; ; n++ {
+}
+
+// Next waits until the next attempt is due and reports whether to make it.
+func (t *Tries) Next() bool {
+	for {
 		// Checked before every attempt: a caller who has gone never acquires.
-		if err := ended(ctx, stop); err != nil {
-			return zero, &Error{Op: "lock", Key: key, Attempts: n, Err: ErrNotAcquired, Cause: err, Nodes: last.Nodes}
+		if err := ended(t.ctx, t.closing); err != nil {
+			return t.end(err)
 		}
-		if n > 0 {
-			if !r.More(n) {
-				return zero, &Error{Op: "lock", Key: key, Attempts: n, Err: ErrNotAcquired, Cause: last.Why, Nodes: last.Nodes}
+		if t.n > 0 {
+			if !t.retry.More(t.n) {
+				return t.end(t.why)
 			}
-			if w != nil && ticket == nil {
-				ticket = w.Join(key, epoch)
+			if t.line != nil && t.ticket == nil {
+				t.ticket = t.line.Join(t.key, t.epoch)
 			}
-			if timer == nil {
-				timer = time.NewTimer(r.Wait(rand.Int64N))
+			if t.timer == nil {
+				t.timer = time.NewTimer(t.retry.Wait(rand.Int64N))
 			} else {
-				timer.Reset(r.Wait(rand.Int64N))
+				t.timer.Reset(t.retry.Wait(rand.Int64N))
 			}
 			var wake <-chan struct{}
-			if ticket != nil {
-				wake = ticket.Wake()
+			if t.ticket != nil {
+				wake = t.ticket.Wake()
 			}
 			select {
-			case <-timer.C:
-				if ticket != nil {
-					if !ticket.First() && r.More(n+1) {
-						continue // the caller ahead tries for it
+			case <-t.timer.C:
+				if t.ticket != nil {
+					if !t.ticket.First() && t.retry.More(t.n+1) {
+						t.n++ // the caller ahead tries for it
+						continue
 					}
 					select { // this attempt serves a release seen meanwhile too
 					case <-wake:
@@ -113,45 +140,92 @@ func Run[L any](ctx context.Context, stop <-chan struct{}, r Retry, key string, 
 					}
 				}
 			case <-wake:
-				timer.Stop()
-			case <-ctx.Done():
-				timer.Stop()
-				return zero, &Error{Op: "lock", Key: key, Attempts: n, Err: ErrNotAcquired, Cause: CtxErr(ctx), Nodes: last.Nodes}
-			case <-stop:
-				timer.Stop()
-				return zero, &Error{Op: "lock", Key: key, Attempts: n, Err: ErrNotAcquired, Cause: ErrDestroyed, Nodes: last.Nodes}
+				t.timer.Stop()
+			case <-t.ctx.Done():
+				t.timer.Stop()
+				return t.end(CtxErr(t.ctx))
+			case <-t.closing:
+				t.timer.Stop()
+				return t.end(ErrDestroyed)
 			}
-		} else if busy {
-			continue // others of this process wait already: queue behind them
+		} else if t.busy {
+			t.n++ // others of this process wait already: queue behind them
+			continue
 		}
-		a := try(ctx)
-		if a.OK {
-			if timer != nil {
-				timer.Stop()
-			}
-			if closed(stop) {
-				undo(a.Lock)
-				return zero, &Error{Op: "lock", Key: key, Attempts: n + 1, Err: ErrNotAcquired, Cause: ErrDestroyed}
-			}
-			return a.Lock, nil
+		t.n++
+		t.made++
+		if t.obs != nil {
+			t.at = time.Now()
 		}
-		last = a
+		return true
 	}
 }
 
+// Failed records why the attempt Next allowed failed: the masters to blame,
+// and why, when none is (ErrNoValidity, say). The attempt must have
+// released whatever it partly acquired.
+func (t *Tries) Failed(nodes []*NodeError, why error) {
+	t.nodes, t.why = nodes, why
+	if t.obs != nil { // the attempt's own detail; the Lock's error says the rest
+		t.obs.Observe(Event{Kind: KindAttempt, Key: t.key, Took: time.Since(t.at),
+			Err: &Error{Op: "lock", Key: t.key, Attempts: 1, Err: ErrNotAcquired, Cause: why, Nodes: nodes}})
+	}
+}
+
+// Won records that the attempt Next allowed acquired the lock. It fails
+// when Destroy has started meanwhile: the caller then releases the lock and
+// returns the error.
+func (t *Tries) Won() error {
+	if t.obs != nil {
+		t.obs.Observe(Event{Kind: KindAttempt, Key: t.key, Took: time.Since(t.at)})
+	}
+	if closed(t.closing) {
+		t.nodes = nil
+		t.end(ErrDestroyed)
+		return t.err
+	}
+	if t.obs != nil {
+		t.obs.Observe(Event{Kind: KindLock, Key: t.key, Took: time.Since(t.began), Attempts: t.made})
+	}
+	return nil
+}
+
+// Err is why the call ended without a lock: an *Error.
+func (t *Tries) Err() error { return t.err }
+
+// Stop ends the schedule: the caller leaves the line.
+func (t *Tries) Stop() {
+	if t.timer != nil {
+		t.timer.Stop()
+	}
+	if t.ticket != nil {
+		t.ticket.Leave()
+		t.ticket = nil
+	}
+}
+
+// end records why the call ended and reports false, for Next.
+func (t *Tries) end(cause error) bool {
+	t.err = &Error{Op: "lock", Key: t.key, Attempts: t.n, Err: ErrNotAcquired, Cause: cause, Nodes: t.nodes}
+	if t.obs != nil {
+		t.obs.Observe(Event{Kind: KindLock, Key: t.key, Err: t.err, Took: time.Since(t.began), Attempts: t.made})
+	}
+	return false
+}
+
 // ended is why a Lock call must stop before its next attempt: Destroy has
-// started (stop closed), or ctx has ended; nil if neither.
-func ended(ctx context.Context, stop <-chan struct{}) error {
-	if closed(stop) {
+// started (closing is closed), or ctx has ended; nil if neither.
+func ended(ctx context.Context, closing <-chan struct{}) error {
+	if closed(closing) {
 		return ErrDestroyed
 	}
 	return CtxErr(ctx)
 }
 
-// closed reports whether stop is closed; a nil stop never is.
-func closed(stop <-chan struct{}) bool {
+// closed reports whether c is closed; a nil c never is.
+func closed(c <-chan struct{}) bool {
 	select {
-	case <-stop:
+	case <-c:
 		return true
 	default:
 		return false

@@ -19,11 +19,11 @@ func woken(t *Ticket) bool {
 	}
 }
 
-// TestWaitersWakeFirstOnly: a release wakes the first in line and no one
+// TestLineWakeFirstOnly: a release wakes the first in line and no one
 // else; a repeat of the same release (another master's announcement) wakes
 // no one; leaving passes an unused wake-up to the next.
-func TestWaitersWakeFirstOnly(t *testing.T) {
-	var w Waiters
+func TestLineWakeFirstOnly(t *testing.T) {
+	var w Line
 	a := w.Join("k", 0)
 	b := w.Join("k", 0)
 	c := w.Join("k", 0)
@@ -50,10 +50,10 @@ func TestWaitersWakeFirstOnly(t *testing.T) {
 	c.Leave()
 }
 
-// TestWaitersMissedRelease: a release between a caller's Peek and its Join
+// TestLineMissedRelease: a release between a caller's Peek and its Join
 // (while its first attempt was on the wire) wakes it at once.
-func TestWaitersMissedRelease(t *testing.T) {
-	w := Waiters{Linger: time.Minute}
+func TestLineMissedRelease(t *testing.T) {
+	w := Line{Linger: time.Minute}
 	defer w.Stop()
 	hold := w.Join("k", 0) // keeps the queue alive
 	hold.Leave()
@@ -72,9 +72,9 @@ func TestWaitersMissedRelease(t *testing.T) {
 	b.Leave()
 }
 
-// TestWaitersWatch: a key is watched from its first waiter until it has
+// TestLineWatch: a key is watched from its first waiter until it has
 // had none for Linger, and is not unwatched while reused.
-func TestWaitersWatch(t *testing.T) {
+func TestLineWatch(t *testing.T) {
 	var (
 		mu     sync.Mutex
 		events []string
@@ -82,7 +82,7 @@ func TestWaitersWatch(t *testing.T) {
 	record := func(e string) func(string) {
 		return func(k string) { mu.Lock(); events = append(events, e+" "+k); mu.Unlock() }
 	}
-	w := Waiters{Watch: record("watch"), Unwatch: record("unwatch"), Linger: 30 * time.Millisecond}
+	w := Line{Watch: record("watch"), Unwatch: record("unwatch"), Linger: 30 * time.Millisecond}
 	a := w.Join("k", 0)
 	b := w.Join("k", 0)
 	a.Leave()
@@ -100,13 +100,13 @@ func TestWaitersWatch(t *testing.T) {
 // when its delay passes, only counts it, but for its last; the first in line
 // is the one that tries, and tries as soon as it is woken.
 func TestRunQueued(t *testing.T) {
-	var w Waiters
+	var w Line
 	ahead := w.Join("k", 0) // someone of this process waits already
 	defer ahead.Leave()
 	calls := 0
-	_, err := Run(t.Context(), nil, Retry{Count: 3, Delay: time.Millisecond}, "k", func(context.Context) Attempt[int] {
+	_, err := run(t.Context(), nil, Retry{Count: 3, Delay: time.Millisecond}, "k", func(context.Context) attempt[int] {
 		calls++
-		return Attempt[int]{Nodes: []*NodeError{{Err: ErrTaken}}}
+		return attempt[int]{Nodes: []*NodeError{{Err: ErrTaken}}}
 	}, nil, &w)
 	require.ErrorIs(t, err, ErrNotAcquired)
 	assert.Equal(t, 1, calls, "a caller behind another one tries only its last attempt")
@@ -129,17 +129,17 @@ func TestRunQueued(t *testing.T) {
 		}
 		w.Released("k", "v")
 	}()
-	got, err := Run(ctx, nil, Retry{Count: -1, Delay: time.Hour}, "k", func(context.Context) Attempt[int] {
+	got, err := run(ctx, nil, Retry{Count: -1, Delay: time.Hour}, "k", func(context.Context) attempt[int] {
 		attempts++
 		tries <- struct{}{}
-		return Attempt[int]{OK: attempts == 2, Lock: 7}
+		return attempt[int]{OK: attempts == 2, Lock: 7}
 	}, nil, &w)
 	require.NoError(t, err, "not woken by the release")
 	assert.Equal(t, 7, got)
 }
 
 // line reports whether someone waits for key.
-func (w *Waiters) line(key string) bool {
+func (w *Line) line(key string) bool {
 	_, busy := w.Peek(key)
 	return busy
 }
@@ -147,28 +147,28 @@ func (w *Waiters) line(key string) bool {
 // TestRunSingleAttemptSkipsLine: with no retries, a caller makes its one
 // attempt even when others wait, and never joins the line.
 func TestRunSingleAttemptSkipsLine(t *testing.T) {
-	var w Waiters
+	var w Line
 	ahead := w.Join("k", 0)
 	defer ahead.Leave()
 	calls := 0
-	_, err := Run(t.Context(), nil, Retry{Count: 0}, "k", func(context.Context) Attempt[int] {
+	_, err := run(t.Context(), nil, Retry{Count: 0}, "k", func(context.Context) attempt[int] {
 		calls++
-		return Attempt[int]{}
+		return attempt[int]{}
 	}, nil, &w)
 	require.ErrorIs(t, err, ErrNotAcquired)
 	assert.Equal(t, 1, calls)
 }
 
-// TestWaitersWatchInOrder: a key forgotten after its linger and joined
+// TestLineWatchInOrder: a key forgotten after its linger and joined
 // again at once is watched again, never left unwatched with waiters: Watch
 // and Unwatch come in the order of the events.
-func TestWaitersWatchInOrder(t *testing.T) {
+func TestLineWatchInOrder(t *testing.T) {
 	var (
 		mu      sync.Mutex
 		watched bool // a subscription is on or off, as Watch and Unwatch leave it
 	)
 	unwatching, proceed, unwatched := make(chan struct{}), make(chan struct{}), make(chan struct{})
-	w := Waiters{Linger: time.Millisecond,
+	w := Line{Linger: time.Millisecond,
 		Watch: func(string) { mu.Lock(); watched = true; mu.Unlock() },
 		Unwatch: func(string) {
 			close(unwatching)

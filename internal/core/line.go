@@ -6,18 +6,18 @@ import (
 	"time"
 )
 
-// Waiters queues, per key, the callers in this process that wait for a lock
+// Line queues, per key, the callers in this process that wait for a lock
 // someone else holds, first come first served, and wakes the first of them
 // when the lock is released. Only the first in line retries on a release,
 // so a release starts one attempt per process rather than a stampede, and a
 // caller that has waited longest is never overtaken by one that arrived
 // later in the same process. The timed retry stays as the fallback (a lock
 // that expires sends no release), so waking is only ever an optimisation.
-// The zero Waiters is ready to use and watches nothing.
-type Waiters struct {
+// The zero Line is ready to use and watches nothing.
+type Line struct {
 	// Watch is called when a key gets its first waiter, Unwatch when it has
 	// had none for Linger; a backend subscribes to the key's releases
-	// there. Both run with the Waiters' lock held, so that they come in
+	// there. Both run with the Line's lock held, so that they come in
 	// order; they may be nil, and must neither block nor call back.
 	Watch, Unwatch func(key string)
 	// Linger keeps a key watched that long after its last waiter left, so
@@ -28,7 +28,7 @@ type Waiters struct {
 	keys map[string]*queue
 	// watched is len(keys), read without mu: with no key watched (no one
 	// in this process has waited lately), Peek, Released, HandOver and
-	// Yield return at once, so uncontended locking never takes mu.
+	// WakeLater return at once, so uncontended locking never takes mu.
 	watched atomic.Int32
 }
 
@@ -45,7 +45,7 @@ type queue struct {
 
 // Ticket is a caller's place in a key's line.
 type Ticket struct {
-	w    *Waiters
+	w    *Line
 	key  string
 	wake chan struct{}
 }
@@ -53,7 +53,7 @@ type Ticket struct {
 // Peek returns the number of releases seen for key so far, to be passed to
 // Join, and whether others already wait for it, in which case a caller
 // should join the line rather than try first.
-func (w *Waiters) Peek(key string) (epoch uint64, busy bool) {
+func (w *Line) Peek(key string) (epoch uint64, busy bool) {
 	if w.watched.Load() == 0 {
 		return 0, false
 	}
@@ -69,7 +69,7 @@ func (w *Waiters) Peek(key string) (epoch uint64, busy bool) {
 // returned before the caller's first attempt: if a release came since, the
 // caller, when first in line, is woken at once, so that a release that
 // happened while it was trying is not missed.
-func (w *Waiters) Join(key string, epoch uint64) *Ticket {
+func (w *Line) Join(key string, epoch uint64) *Ticket {
 	t := &Ticket{w: w, key: key, wake: make(chan struct{}, 1)}
 	w.mu.Lock()
 	if w.keys == nil {
@@ -139,7 +139,7 @@ func (t *Ticket) Leave() {
 // linger forgets an empty queue after w.Linger unless it is used again; it
 // reports whether it forgot it at once (Linger 0), in which case the caller
 // calls Unwatch. Called with w.mu held.
-func (w *Waiters) linger(key string, q *queue) bool {
+func (w *Line) linger(key string, q *queue) bool {
 	if w.Linger <= 0 {
 		delete(w.keys, key)
 		w.watched.Add(-1)
@@ -168,7 +168,7 @@ func (w *Waiters) linger(key string, q *queue) bool {
 // record notes the release of key holding value and returns key's queue,
 // or nil when no one waits for key or this release was seen already.
 // Called with w.mu held.
-func (w *Waiters) record(key, value string) *queue {
+func (w *Line) record(key, value string) *queue {
 	q := w.keys[key]
 	if q == nil || q.last == value {
 		return nil
@@ -181,7 +181,7 @@ func (w *Waiters) record(key, value string) *queue {
 // Released records that the lock on key holding value was released, and
 // wakes the first in line. Repeats of the same release (each master
 // announces it) wake no one again.
-func (w *Waiters) Released(key, value string) {
+func (w *Line) Released(key, value string) {
 	if w.watched.Load() == 0 {
 		return
 	}
@@ -199,7 +199,7 @@ func (w *Waiters) Released(key, value string) {
 // False: the release is announced, and every process's first waiter races
 // for the lock. A streak serves, once each, the waiters that were in line
 // when it began, so that waiters elsewhere are not starved.
-func (w *Waiters) HandOver(key string) bool {
+func (w *Line) HandOver(key string) bool {
 	if w.watched.Load() == 0 {
 		return false
 	}
@@ -220,12 +220,12 @@ func (w *Waiters) HandOver(key string) bool {
 	return true
 }
 
-// Yield records the release of key holding value, like Released, but wakes
-// the first in line only after d, and ignores the release's announcement
-// meanwhile: a releaser that has just handed the lock to its own waiters
+// WakeLater records the release of key holding value, like Released, but
+// wakes the first in line only after d, and ignores the release's
+// announcement meanwhile: a releaser that has just handed the lock to its own waiters
 // for a streak leaves the next turn to waiters in other processes, which
 // its announcement wakes, if there are any.
-func (w *Waiters) Yield(key, value string, d time.Duration) {
+func (w *Line) WakeLater(key, value string, d time.Duration) {
 	if w.watched.Load() == 0 {
 		return
 	}
@@ -246,7 +246,7 @@ func (w *Waiters) Yield(key, value string, d time.Duration) {
 
 // Stop forgets every queue and stops their linger timers, without
 // Unwatch: the backend is shutting down.
-func (w *Waiters) Stop() {
+func (w *Line) Stop() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, q := range w.keys {

@@ -8,12 +8,113 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+
+	"github.com/leverege/lock/internal/core"
+	"github.com/leverege/lock/internal/pipeline"
 )
+
+// Wake-ups: a caller of this Client that waits for a key held elsewhere
+// waits in the Client's line (core.Line) and is woken when the key is
+// released, rather than only when its retry delay passes. Unlock announces
+// a release on the pub/sub channel ReleasedChannel+key through one master
+// that deleted it (the announcer, below), and while any caller of this
+// Client waits for a key, a watcher per master subscribes to that key's
+// channel and wakes the first in line. A lost announcement costs time,
+// never safety: the timed retries remain.
 
 // ReleasedChannel is the prefix of the pub/sub channel on which Unlock
 // announces, through one of the masters that deleted the key, that a lock
 // was released: it publishes the released value on ReleasedChannel+key.
 const ReleasedChannel = "lock:released:"
+
+// wakeups is the Client's side of the pub/sub: a watcher per master, and
+// the announcer, a goroutine that publishes releases so that Unlock's
+// caller does not pay for the write.
+type wakeups struct {
+	watchers      []*watcher
+	announcements chan announcement
+	announcer     sync.Once
+	announcing    sync.WaitGroup
+	quit          chan struct{}
+}
+
+type announcement struct {
+	master int
+	key    string
+	value  lockValue
+}
+
+// watch subscribes to key's releases on every master (core.Line.Watch).
+func (w *wakeups) watch(key string) {
+	for _, x := range w.watchers {
+		x.watch(key)
+	}
+}
+
+// unwatch unsubscribes from key's releases (core.Line.Unwatch).
+func (w *wakeups) unwatch(key string) {
+	for _, x := range w.watchers {
+		x.unwatch(key)
+	}
+}
+
+// announce has the release of key holding value published through master
+// i, in the background. Should the queue be full, the announcement is
+// dropped: waiters still have their timed retries.
+func (c *Client) announce(i int, key string, value lockValue) {
+	w := &c.wakeups
+	w.announcer.Do(func() {
+		w.announcing.Add(1)
+		go func() {
+			defer w.announcing.Done()
+			for {
+				select {
+				case a := <-w.announcements:
+					c.publish(a)
+				case <-w.quit:
+					for {
+						select {
+						case a := <-w.announcements:
+							c.publish(a)
+						default:
+							return
+						}
+					}
+				}
+			}
+		}()
+	})
+	select {
+	case w.announcements <- announcement{i, key, value}:
+	default:
+	}
+}
+
+// publish sends an announcement; no one waits for the answer.
+func (c *Client) publish(a announcement) {
+	p := &publication{}
+	p.args = [2]any{ReleasedChannel + a.key, a.value.arg}
+	p.call = pipeline.Call{Cmd: "PUBLISH", Args: p.args[:]}
+	c.masters[a.master].conn.Send(&p.call)
+}
+
+// publication is a PUBLISH call with room for its arguments: one
+// allocation.
+type publication struct {
+	call pipeline.Call
+	args [2]any
+}
+
+// close stops the announcer once it has sent what is queued, and ends the
+// watchers' sessions; Destroy then waits for them on Client.background.
+func (w *wakeups) close() {
+	close(w.quit) // the announcer sends what is queued, then the connections close
+	w.announcer.Do(func() {})
+	w.announcing.Wait()
+	for _, x := range w.watchers {
+		x.close()
+	}
+}
 
 // How the subscription connections are kept: a PING every pingEvery, and a
 // connection that has not answered one for deadAfter is replaced.
@@ -29,16 +130,18 @@ const (
 // watcher keeps, while any caller of this process waits for a lock, one
 // subscription connection to one master, subscribed to the released
 // channels of the keys waited for, and turns each announcement into a
-// wake-up (Client.line). A watcher that cannot reach its master, or whose
+// wake-up (Client.waiting). A watcher that cannot reach its master, or whose
 // sessions keep failing (a server that refuses SUBSCRIBE, a connection
 // wrapper that cannot wait without a deadline), keeps trying, backing off up
 // to maxBackoff; meanwhile waiters rely on the other
 // masters' announcements and on their timed retries, so a lost
 // announcement costs time, never safety.
 type watcher struct {
-	c    *Client
-	pool *redis.Pool
-	stop chan struct{} // closed by Destroy
+	pool       *redis.Pool
+	timeout    time.Duration   // the node timeout, for dialing
+	line       *core.Line      // woken by announcements
+	background *sync.WaitGroup // the Client's: counts the session
+	stop       chan struct{}   // closed by Destroy
 
 	mu      sync.Mutex
 	want    map[string]bool // channels wanted
@@ -46,11 +149,12 @@ type watcher struct {
 	closed  bool
 	kick    chan struct{} // the running session's: want changed
 
-	dialer dialer
+	dialer pipeline.Dialer
 }
 
 func newWatcher(c *Client, pool *redis.Pool) *watcher {
-	return &watcher{c: c, pool: pool, stop: make(chan struct{}), want: make(map[string]bool)}
+	return &watcher{pool: pool, timeout: c.opts.nodeTimeout, line: &c.waiting, background: &c.background,
+		stop: make(chan struct{}), want: make(map[string]bool)}
 }
 
 // watch subscribes to key's releases.
@@ -64,7 +168,7 @@ func (w *watcher) watch(key string) {
 	if !w.running {
 		w.running = true
 		w.kick = make(chan struct{}, 1)
-		w.c.readers.Add(1)
+		w.background.Add(1)
 		go w.session(w.kick)
 		return
 	}
@@ -81,7 +185,7 @@ func (w *watcher) unwatch(key string) {
 	}
 }
 
-// close ends the session; Destroy waits for it on c.readers.
+// close ends the session; Destroy waits for it on Client.background.
 func (w *watcher) close() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -101,7 +205,7 @@ func nudge(c chan struct{}) {
 // session connects, serves until the connection fails, and reconnects,
 // until nothing is wanted any more or the Client is destroyed.
 func (w *watcher) session(kick chan struct{}) {
-	defer w.c.readers.Done()
+	defer w.background.Done()
 	backoff := 50 * time.Millisecond
 	for {
 		w.mu.Lock()
@@ -133,11 +237,12 @@ func (w *watcher) session(kick chan struct{}) {
 // dial opens a connection of its own with the pool's dial function (not a
 // pooled one: it is closed from another goroutine while its reader waits,
 // which a redigo connection allows and a pooled one does not), within the
-// node timeout even when that function ignores contexts (see dialer).
+// node timeout even when that function ignores contexts (see
+// pipeline.Dialer).
 func (w *watcher) dial() (redis.Conn, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), w.c.opts.nodeTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
 	defer cancel()
-	return w.dialer.get(ctx, func() (redis.Conn, error) {
+	return w.dialer.Get(ctx, func() (redis.Conn, error) {
 		if w.pool.DialContext != nil {
 			return w.pool.DialContext(ctx)
 		}
@@ -158,7 +263,7 @@ func (w *watcher) serve(conn redis.Conn, kick chan struct{}) {
 		for {
 			switch m := psc.ReceiveWithTimeout(0).(type) {
 			case redis.Message:
-				w.c.line.Released(strings.TrimPrefix(m.Channel, ReleasedChannel), string(m.Data))
+				w.line.Released(strings.TrimPrefix(m.Channel, ReleasedChannel), string(m.Data))
 			case redis.Pong, redis.Subscription:
 				pong.Store(time.Now().UnixNano())
 			case error:

@@ -1,0 +1,247 @@
+package pipeline_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/leverege/lock/integration"
+	"github.com/leverege/lock/internal/pipeline"
+)
+
+var shared = integration.Shared{N: 1}
+
+func TestMain(m *testing.M) { os.Exit(shared.Main(m)) }
+
+func addr(t *testing.T) string { return shared.Cluster(t).Masters[0].Addr() }
+
+// reply is one call's outcome.
+type reply struct {
+	value any
+	err   error
+}
+
+// replies collects the replies of calls, by index.
+type replies struct {
+	mu  sync.Mutex
+	got map[int]reply
+	ch  chan int
+}
+
+func newReplies(n int) *replies { return &replies{got: map[int]reply{}, ch: make(chan int, n)} }
+
+func (r *replies) Receive(i int, value any, err error) {
+	r.mu.Lock()
+	r.got[i] = reply{value, err}
+	r.mu.Unlock()
+	r.ch <- i
+}
+
+// wait waits for n replies, at most limit in all.
+func (r *replies) wait(t *testing.T, n int, limit time.Duration) {
+	t.Helper()
+	deadline := time.After(limit)
+	for range n {
+		select {
+		case <-r.ch:
+		case <-deadline:
+			t.Fatalf("replies still missing after %v", limit)
+		}
+	}
+}
+
+func (r *replies) of(i int) reply {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.got[i]
+}
+
+// flushCounter counts the Flush calls (write system calls) made on the
+// connections it dials.
+type flushCounter struct {
+	redis.Conn
+	flushes *atomic.Int64
+}
+
+func (c flushCounter) Flush() error {
+	c.flushes.Add(1)
+	return c.Conn.Flush()
+}
+
+// TestPipelineMatchesReplies: many callers at once share one connection,
+// in fewer writes than requests, and every caller gets its own reply.
+func TestPipelineMatchesReplies(t *testing.T) {
+	a := addr(t)
+	var flushes atomic.Int64
+	pool := &redis.Pool{Dial: func() (redis.Conn, error) {
+		c, err := redis.Dial("tcp", a, redis.DialReadTimeout(time.Second), redis.DialWriteTimeout(time.Second))
+		if err != nil {
+			return nil, err
+		}
+		return flushCounter{c, &flushes}, nil
+	}}
+	defer pool.Close()
+	const callers = 2000
+	for range 3 {
+		wrong, err := echoThrough(pool, 5*time.Second, callers, func() { flushes.Store(0) })
+		require.NoError(t, err)
+		require.Empty(t, wrong, "replies handed to the wrong caller")
+		t.Logf("%d requests in %d writes", callers, flushes.Load())
+		if flushes.Load() < callers*9/10 {
+			return
+		}
+	}
+	t.Errorf("%d concurrent requests took %d writes: they are not being batched", callers, flushes.Load())
+}
+
+// echoThrough connects a Conn to pool's server, calls connected, then
+// sends ECHO i, for i in [0, callers), from callers goroutines at once
+// through it, and returns the replies that were not the caller's own.
+func echoThrough(pool *redis.Pool, timeout time.Duration, callers int, connected func()) (wrong []string, err error) {
+	var background sync.WaitGroup
+	conn := pipeline.New(pool, timeout, nil, &background)
+	defer func() { conn.Close(); background.Wait() }()
+	first := newReplies(1)
+	conn.Send(&pipeline.Call{Cmd: "PING", To: first})
+	<-first.ch
+	if err := first.of(0).err; err != nil {
+		return nil, err
+	}
+	connected()
+	all := newReplies(callers)
+	var (
+		wg    sync.WaitGroup
+		start = make(chan struct{})
+	)
+	for i := range callers {
+		wg.Go(func() {
+			<-start
+			conn.Send(&pipeline.Call{Cmd: "ECHO", Args: []any{fmt.Sprint(i)}, To: all, Index: i})
+		})
+	}
+	close(start)
+	wg.Wait()
+	for range callers {
+		<-all.ch
+	}
+	for i := range callers {
+		r := all.of(i)
+		s, rerr := redis.String(r.value, r.err)
+		switch {
+		case rerr != nil:
+			err = rerr
+		case s != fmt.Sprint(i):
+			wrong = append(wrong, fmt.Sprintf("%d got %s", i, s))
+		}
+	}
+	return wrong, err
+}
+
+// closeAwaitingReplies connects a Conn to pool's server and sends it a
+// BLPOP that the server answers (nil) after 300 ms. Once the reader waits
+// for that reply, it sends a second BLPOP, which waits second (a BLPOP
+// timeout: "0" is never, as a server that stopped answering would not
+// answer), and closes the Conn. It waits at most limit for the Conn's
+// goroutines to exit, and returns the two calls' failures and whether
+// they exited.
+func closeAwaitingReplies(t *testing.T, pool *redis.Pool, timeout, limit time.Duration, key, second string) (first, last error, exited bool) {
+	var background sync.WaitGroup
+	conn := pipeline.New(pool, timeout, nil, &background)
+	ping := newReplies(1)
+	conn.Send(&pipeline.Call{Cmd: "PING", To: ping})
+	<-ping.ch
+	if err := ping.of(0).err; err != nil {
+		conn.Close()
+		return err, err, false
+	}
+	r := newReplies(2)
+	conn.Send(&pipeline.Call{Cmd: "BLPOP", Args: []any{key + ":first", "0.3"}, To: r, Index: 0})
+	time.Sleep(100 * time.Millisecond) // the reader now waits for that reply
+	conn.Send(&pipeline.Call{Cmd: "BLPOP", Args: []any{key + ":second", second}, To: r, Index: 1})
+	conn.Close()
+	done := make(chan struct{})
+	go func() { background.Wait(); close(done) }()
+	select {
+	case <-done:
+		exited = true
+	case <-time.After(limit):
+	}
+	r.wait(t, 2, limit)
+	return r.of(0).err, r.of(1).err, exited
+}
+
+// TestCloseReadsRepliesDue: closing a Conn (as Destroy does) lets the
+// calls it has written get their replies, one written after the reader
+// began waiting included, rather than failing them.
+func TestCloseReadsRepliesDue(t *testing.T) {
+	a := addr(t)
+	pool := &redis.Pool{Dial: func() (redis.Conn, error) { return redis.Dial("tcp", a) }}
+	defer pool.Close()
+	first, second, exited := closeAwaitingReplies(t, pool, time.Second, 10*time.Second, "lock:test:"+t.Name(), "0.3")
+	require.True(t, exited, "the Conn's reader still runs 10s after the Conn closed")
+	assert.NoError(t, first)
+	assert.NoError(t, second, "a call written before the Conn closed got no reply")
+}
+
+// TestCloseBoundedByNodeTimeout: closing a Conn while a call to its server
+// is still unanswered returns within about the timeout (1s), even over a
+// pool dialed without a read timeout, whose connections would otherwise
+// wait for that reply forever when they go back to the pool.
+func TestCloseBoundedByNodeTimeout(t *testing.T) {
+	a := addr(t)
+	pool := &redis.Pool{Dial: func() (redis.Conn, error) { return redis.Dial("tcp", a) }}
+	defer pool.Close()
+	first, second, exited := closeAwaitingReplies(t, pool, time.Second, 3*time.Second, "lock:test:"+t.Name(), "0")
+	require.True(t, exited, "the Conn's reader still waits for a reply 3s after the Conn closed, with a timeout of 1s")
+	assert.NoError(t, first, "the answered call")
+	var failed *pipeline.Error
+	assert.True(t, errors.As(second, &failed), "the unanswered call: %v, want a *pipeline.Error", second)
+}
+
+// TestNoScriptRecovered: a server that forgot its scripts (SCRIPT FLUSH)
+// gets them loaded again, and a call that asks to be resent is sent again
+// with EVAL and gets the script's reply; one that does not gets NOSCRIPT.
+func TestNoScriptRecovered(t *testing.T) {
+	a := addr(t)
+	pool := &redis.Pool{Dial: func() (redis.Conn, error) { return redis.Dial("tcp", a) }}
+	defer pool.Close()
+	s := pipeline.NewScript("-- a comment\n  return ARGV[1]\n")
+	require.Equal(t, "return ARGV[1]\n", s.Src, "comments and indentation are stripped")
+	var background sync.WaitGroup
+	conn := pipeline.New(pool, time.Second, func() []*pipeline.Call { return pipeline.Load(s) }, &background)
+	defer func() { conn.Close(); background.Wait() }()
+	r := newReplies(3)
+	conn.Send(&pipeline.Call{Cmd: "EVALSHA", Args: []any{s.SHA, 0, "loaded"}, Script: s, To: r, Index: 0})
+	r.wait(t, 1, 5*time.Second)
+	got, err := redis.String(r.of(0).value, r.of(0).err)
+	require.NoError(t, err)
+	require.Equal(t, "loaded", got)
+
+	conn.Send(&pipeline.Call{Cmd: "SCRIPT", Args: []any{"FLUSH"}})
+	conn.Send(&pipeline.Call{Cmd: "EVALSHA", Args: []any{s.SHA, 0, "resent"}, Script: s, Resend: true, To: r, Index: 1})
+	r.wait(t, 1, 5*time.Second)
+	got, err = redis.String(r.of(1).value, r.of(1).err)
+	require.NoError(t, err, "a call marked Resend after NOSCRIPT")
+	assert.Equal(t, "resent", got)
+
+	conn.Send(&pipeline.Call{Cmd: "SCRIPT", Args: []any{"FLUSH"}})
+	conn.Send(&pipeline.Call{Cmd: "EVALSHA", Args: []any{s.SHA, 0, "not resent"}, Script: s, To: r, Index: 2})
+	r.wait(t, 1, 5*time.Second)
+	assert.ErrorContains(t, r.of(2).err, "NOSCRIPT", "a call not marked Resend gets the server's answer")
+	// The opening calls loaded the script again meanwhile.
+	admin, err := redis.Dial("tcp", a)
+	require.NoError(t, err)
+	defer admin.Close()
+	assert.Eventually(t, func() bool {
+		have, err := redis.Ints(admin.Do("SCRIPT", "EXISTS", s.SHA))
+		return err == nil && len(have) == 1 && have[0] == 1
+	}, 2*time.Second, 10*time.Millisecond, "the script is loaded again after NOSCRIPT")
+}

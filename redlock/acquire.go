@@ -1,0 +1,155 @@
+package redlock
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"time"
+
+	"github.com/leverege/lock/internal/core"
+)
+
+// Lock acquires key as given for ttl, retrying as the options say. The
+// ttl is used in whole milliseconds and must be larger than the drift
+// allowance (round(driftFactor*ttl) + 2ms). When ctx ends first the error
+// matches both ErrNotAcquired and ctx's error.
+func (c *Client) Lock(ctx context.Context, key string, ttl time.Duration) (*Lock, error) {
+	if err := core.CheckKey(key); err != nil {
+		return nil, err
+	}
+	return c.acquire(ctx, newKeySet(key, nil), ttl)
+}
+
+// LockNs is Lock on "<namespace>:<key>".
+func (c *Client) LockNs(ctx context.Context, key string, ttl time.Duration) (*Lock, error) {
+	if err := core.CheckKey(key); err != nil {
+		return nil, err
+	}
+	return c.Lock(ctx, core.Namespaced(c.opts.namespace, key), ttl)
+}
+
+// LockAll acquires every key in keys, or none, for ttl: on each master all
+// the keys are set in one script, or none is, and the lock is held when a
+// quorum of masters set them all. Extend and Unlock act on all of them. The
+// lock's Key is keys[0]. keys must not be empty nor hold a key twice;
+// fencing tokens are for single keys, so LockAll refuses to run with
+// fencing on. Waiters for a set of keys are not woken by releases: they
+// retry on their schedule.
+func (c *Client) LockAll(ctx context.Context, keys []string, ttl time.Duration) (*Lock, error) {
+	first, set, err := core.KeySet(keys, c.opts.fencing)
+	if err != nil {
+		return nil, err
+	}
+	return c.acquire(ctx, newKeySet(first, set), ttl)
+}
+
+// LockAllNs is LockAll on "<namespace>:<key>" for every key.
+func (c *Client) LockAllNs(ctx context.Context, keys []string, ttl time.Duration) (*Lock, error) {
+	ns, err := core.NamespacedAll(c.opts.namespace, keys)
+	if err != nil {
+		return nil, err
+	}
+	return c.LockAll(ctx, ns, ttl)
+}
+
+// acquire makes attempts as the retry schedule says until one wins.
+func (c *Client) acquire(ctx context.Context, keys keySet, ttl time.Duration) (*Lock, error) {
+	if err := c.opts.checkTTL(ttl); err != nil {
+		return nil, err
+	}
+	ttl = ttl.Truncate(time.Millisecond)
+	drift := c.opts.drift(ttl)
+	if err := c.inflight.Enter(); err != nil {
+		return nil, &core.Error{Op: "lock", Key: keys.first, Err: err}
+	}
+	defer c.inflight.Exit()
+	line := &c.waiting
+	if keys.all != nil {
+		line = nil // a line is per key; a set of keys retries on its schedule
+	}
+	var tries core.Tries
+	tries.Start(ctx, c.inflight.Closing(), c.opts.retry, line, keys.first, c.opts.observer)
+	defer tries.Stop()
+	for tries.Next() {
+		l, failures, why := c.attempt(keys, ttl, drift)
+		if l == nil {
+			tries.Failed(failures, why)
+			continue
+		}
+		if err := tries.Won(); err != nil {
+			// Destroy has started: every later call fails, so the lock
+			// could never be unlocked.
+			l.releaseNow()
+			return nil, err
+		}
+		return l, nil
+	}
+	return nil, tries.Err()
+}
+
+// attempt is one round of the algorithm, with a value of its own (128
+// random bits) so that nothing a failed round left behind is mistaken for
+// it. It returns the lock, or the masters' failures and why it failed when
+// no master is to blame. The requests are not cut short when the caller's
+// context ends: each is bounded by the node timeout anyway, and a SET still
+// in flight when the outcome is decided must land (or fail) on its own, so
+// that the lock is held, or released, on every master that can.
+func (c *Client) attempt(keys keySet, ttl, drift time.Duration) (*Lock, []*core.NodeError, error) {
+	value := newLockValue(rand.Text())
+	// The validity is measured from before the requests go out.
+	start := time.Now()
+	// 1. Send SET NX PX to every master at once.
+	acq := c.send(context.Background(), acquisition{keys: keys, value: value, ttl: ttl,
+		restartDelay: c.opts.restartDelay, fence: c.opts.fencing}, nil)
+	acq.flush()
+	// 2. Count the votes until a quorum said yes or can no longer.
+	var why error
+	var failures []*core.NodeError
+	if acq.decide() {
+		if c.opts.broken.lateStart() {
+			start = time.Now()
+		}
+		// 3. With fencing, the token goes to a quorum before the lock counts.
+		var token uint64
+		if c.opts.fencing {
+			token, failures, why = c.fence(acq, keys.first, value.arg)
+		}
+		// 4. Held if the validity window is still open.
+		if exp := core.Validity(start, ttl, drift); why == nil && time.Now().Before(exp) {
+			acq.stop()
+			return &Lock{c: c, keys: keys, value: value, exp: exp, token: token, since: start}, nil, nil
+		}
+		if why == nil {
+			why = core.ErrNoValidity
+		}
+	}
+	// 5. Otherwise release it on every master it may have reached.
+	c.undo(acq, keys, value)
+	if failures == nil {
+		failures = acq.failures()
+	}
+	return nil, failures, why
+}
+
+// undo releases a failed attempt: it deletes the key on every master that
+// may hold this value, that is all but those that answered "taken", those
+// that have not answered yet included. Each delete goes over the same
+// connection as its SET, after it, so it cannot overtake it. It then waits
+// for the SET answers still pending (so that the error names every
+// master's) and for the deletes on the masters that answered, each bounded
+// by the node timeout, so that nothing is left behind when the next attempt
+// or the error comes. Deletes to masters that did not answer are not
+// awaited: they land after their SET, if ever.
+func (c *Client) undo(acq *fanout, keys keySet, value lockValue) {
+	rel := c.send(context.Background(), c.releaseOf(keys, value), acq)
+	rel.flush()
+	acq.wait()
+	acq.stop()
+	for i, err := range acq.answers {
+		if errors.Is(err, core.ErrUnreachable) {
+			rel.record(i, errSkipped)
+		}
+	}
+	rel.wait()
+	rel.stop()
+}

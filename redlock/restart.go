@@ -1,0 +1,31 @@
+package redlock
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/leverege/lock/internal/core"
+)
+
+// The restart protection (WithRestartDelay) lives in acquire.lua: a master
+// that has been up for less than the restart delay, or whose dataset is
+// younger than it (the marker key, MarkerKey, holds the server time at
+// which a client first found the dataset without it), answers -N instead
+// of acquiring: its vote counts again in N ms. Here: what that answer
+// means, and the limit it puts on a ttl.
+
+// rejoining is the vote of a master that answered -n.
+func rejoining(n int64) error {
+	wait := time.Duration(-n) * time.Millisecond
+	return fmt.Errorf("%w: restarted or lost its data; its vote counts again in %v", core.ErrRejoining, wait)
+}
+
+// checkRestartTTL refuses a ttl longer than the restart delay: a master
+// that restarted would vote again before such a lock it granted had
+// expired everywhere else.
+func (o *options) checkRestartTTL(ttl time.Duration) error {
+	if o.restartDelay > 0 && ttl > o.restartDelay {
+		return core.Invalid("ttl", "%v must not exceed the restart delay %v", ttl, o.restartDelay)
+	}
+	return nil
+}
