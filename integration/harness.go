@@ -1,6 +1,7 @@
-// Package integration is a test harness that runs real Redis masters in Docker
-// containers (testcontainers-go) for the integration and fault tests of the lock
-// library.
+// Package integration is a test harness that runs real Redis masters for the
+// integration and fault tests of the lock library: in Docker containers
+// (testcontainers-go), or as plain redis-server processes configured as
+// production masters are (see "redis-server processes" below).
 //
 // The image is built locally by scripts/redis-image.sh (`make image`); no image
 // is ever pulled. Every master publishes its port 6379 only on 127.0.0.1, on a
@@ -50,6 +51,31 @@
 // killed test binary can be removed with
 //
 //	docker rm -f $(docker ps -aq --filter label=com.leverege.lock.harness=true)
+//
+// # redis-server processes
+//
+// [StartServer] runs one redis-server process on 127.0.0.1 (Unix only), on a
+// free port and in a directory of its own, with no persistence unless asked
+// for. It serves what containers make awkward: TLS with client certificates
+// ([WithTLS], certificates from [NewCA] made in the test), passwords and ACL
+// users ([WithPassword], [WithACLUser], [WithDefaultUserOff]), replicas and
+// failover ([WithReplicaOf], [Server.Promote], [Server.ReplicaOf]),
+// persistence ([WithAOF], [WithRDB]) and eviction ([WithMaxMemory]):
+//
+//	ca := integration.NewCA(t, "test CA")
+//	m := integration.StartServer(t, integration.WithTLS(ca, integration.ClientCertRequired))
+//	r := integration.StartServer(t, integration.WithReplicaOf(m)) // synced on return
+//	conn, err := redis.DialContext(ctx, "tcp", m.Addr(), redis.DialUseTLS(true),
+//		redis.DialTLSConfig(ca.ClientTLSConfig(ca.ClientCert(t, "app"))))
+//
+// [Server.Pause] and [Server.Resume] send SIGSTOP and SIGCONT; [Server.Kill],
+// [Server.Stop] and [Server.Start] act on the process, which comes back on
+// the same port, in the same directory, with the same arguments. The harness
+// talks to a server as its admin ([Server.Dial], [Server.Do], [Server.Info]),
+// over TLS and with credentials as configured. The binary is
+// $LOCK_REDIS_SERVER, else redis-server on PATH, else /usr/bin/redis-server
+// (`make image` installs it); a missing binary fails the test. On Linux a
+// server dies with the test binary.
 package integration
 
 import (
