@@ -27,7 +27,13 @@ var (
 	ErrInvalidArgument = core.ErrInvalidArgument // empty key, bad ttl: refused before any I/O
 	ErrTaken           = core.ErrTaken           // per node: the key holds another owner's value
 	ErrUnreachable     = core.ErrUnreachable     // per node: no answer in time, or a broken connection
-	ErrRejoining       = core.ErrRejoining       // per node: lost its data less than the restart delay ago; vote not counted
+	ErrRejoining       = core.ErrRejoining       // per node: restarted, lost its data or was promoted less than the restart delay ago; vote not counted
+	ErrAuth            = core.ErrAuth            // per node: credentials refused (WRONGPASS, NOAUTH, NOPERM): a configuration error, not retried
+	ErrTLS             = core.ErrTLS             // per node: TLS handshake failed (certificate not trusted, client certificate refused or missing): not retried
+	ErrReadOnly        = core.ErrReadOnly        // per node: a read-only replica (READONLY); vote not counted
+	ErrNotReplicated   = core.ErrNotReplicated   // per node, with replicaAcks: too few replicas acknowledged its yes in time; vote not counted
+	ErrEvictable       = core.ErrEvictable       // per node, with requireNoEviction: its maxmemory-policy can evict lock keys; vote not counted
+	ErrSameServer      = core.ErrSameServer      // Cause: two configured masters are one server (same run_id); every Lock fails
 	ErrExpired         = core.ErrExpired         // cause of an Extend refused because Expiration had passed
 	ErrNoValidity      = core.ErrNoValidity      // cause: a quorum answered only after the validity window closed
 	ErrLost            = core.ErrLost            // Do: the lock was lost, or about to expire unrenewed, while the function ran

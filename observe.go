@@ -27,6 +27,7 @@ const (
 	KindExtend  = core.KindExtend  // an Extend call ended: Err, Took
 	KindUnlock  = core.KindUnlock  // an Unlock call ended: Err, Took, Held
 	KindNode    = core.KindNode    // one master's answer: Node, Addr, Op, Took, Err
+	KindMaster  = core.KindMaster  // trouble a master told of when a connection to it opened: Node, Addr, Err
 )
 
 // ObserverFunc is an Observer made of a function.
@@ -36,8 +37,11 @@ type ObserverFunc func(Event)
 func (f ObserverFunc) Observe(e Event) { f(e) }
 
 // SlogObserver logs every event to l: failed Locks, Extends and Unlocks,
-// and masters that failed to answer or are rejoining, at Warn; the rest at
-// Debug (so that a logger at Info logs only trouble).
+// masters that failed to answer, answered with an error or are rejoining,
+// and trouble a master told of (KindMaster: the same server listed twice,
+// a policy that can evict lock keys), at Warn; the rest at Debug (so that
+// a logger at Info logs only trouble: an owner's "taken" or "not held
+// here" is not trouble).
 func SlogObserver(l *slog.Logger) Observer {
 	return ObserverFunc(func(e Event) {
 		level := slog.LevelDebug
@@ -47,9 +51,11 @@ func SlogObserver(l *slog.Logger) Observer {
 				level = slog.LevelWarn
 			}
 		case KindNode:
-			if errors.Is(e.Err, ErrUnreachable) || errors.Is(e.Err, ErrRejoining) {
+			if e.Err != nil && !errors.Is(e.Err, ErrTaken) && !errors.Is(e.Err, ErrNotHeldHere) {
 				level = slog.LevelWarn
 			}
+		case KindMaster:
+			level = slog.LevelWarn
 		}
 		// Nothing is built for a record the logger would drop (at Info,
 		// every answer of every master on every call).
@@ -67,6 +73,8 @@ func SlogObserver(l *slog.Logger) Observer {
 			attrs = append(attrs, slog.Duration("held", e.Held))
 		case KindNode:
 			attrs = append(attrs, slog.Int("node", e.Node), slog.String("addr", e.Addr), slog.String("op", e.Op))
+		case KindMaster:
+			attrs = append(attrs, slog.Int("node", e.Node), slog.String("addr", e.Addr))
 		}
 		if e.Err != nil {
 			attrs = append(attrs, slog.String("err", e.Err.Error()))

@@ -164,7 +164,7 @@ func (m *Locker) acquire(ctx context.Context, key string, keys []string, ttl tim
 	for tries.Next() {
 		l := m.attempt(key, keys, ttl)
 		if l == nil {
-			tries.Failed([]*core.NodeError{{Node: 0, Addr: addr, Err: core.ErrTaken}}, nil)
+			tries.Failed(core.Failure{Nodes: []*core.NodeError{{Node: 0, Addr: addr, Err: core.ErrTaken}}})
 			continue
 		}
 		if err := tries.Won(); err != nil {

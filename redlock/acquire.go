@@ -71,9 +71,9 @@ func (c *Client) acquire(ctx context.Context, keys keySet, ttl time.Duration) (*
 	tries.Start(ctx, c.inflight.Closing(), c.opts.retry, line, keys.first, c.opts.observer)
 	defer tries.Stop()
 	for tries.Next() {
-		l, failures, why := c.attempt(keys, ttl, drift)
+		l, failure := c.attempt(keys, ttl, drift)
 		if l == nil {
-			tries.Failed(failures, why)
+			tries.Failed(failure)
 			continue
 		}
 		if err := tries.Won(); err != nil {
@@ -89,12 +89,15 @@ func (c *Client) acquire(ctx context.Context, keys keySet, ttl time.Duration) (*
 
 // attempt is one round of the algorithm, with a value of its own (128
 // random bits) so that nothing a failed round left behind is mistaken for
-// it. It returns the lock, or the masters' failures and why it failed when
-// no master is to blame. The requests are not cut short when the caller's
-// context ends: each is bounded by the node timeout anyway, and a SET still
-// in flight when the outcome is decided must land (or fail) on its own, so
-// that the lock is held, or released, on every master that can.
-func (c *Client) attempt(keys keySet, ttl, drift time.Duration) (*Lock, []*core.NodeError, error) {
+// it. It returns the lock, or why it failed. The requests are not cut short
+// when the caller's context ends: each is bounded by the node timeout
+// anyway, and a SET still in flight when the outcome is decided must land
+// (or fail) on its own, so that the lock is held, or released, on every
+// master that can.
+func (c *Client) attempt(keys keySet, ttl, drift time.Duration) (*Lock, core.Failure) {
+	if err := c.contacts.sameServerErr(); err != nil {
+		return nil, core.Failure{Why: err, Final: true}
+	}
 	value := newLockValue(rand.Text())
 	// The validity is measured from before the requests go out.
 	start := time.Now()
@@ -103,32 +106,68 @@ func (c *Client) attempt(keys keySet, ttl, drift time.Duration) (*Lock, []*core.
 		restartDelay: c.opts.restartDelay, fence: c.opts.fencing}, nil)
 	acq.flush()
 	// 2. Count the votes until a quorum said yes or can no longer.
-	var why error
-	var failures []*core.NodeError
-	if acq.decide() {
+	granted := acq.decide()
+	if !c.contacts.introduced.Load() {
+		// A Client's first attempt hears every master out (each within
+		// the node timeout), so that all their run_ids are known.
+		acq.wait()
+		c.contacts.introduced.Store(true)
+		if err := c.contacts.sameServerErr(); err != nil {
+			c.undo(acq, keys, value)
+			return nil, core.Failure{Why: err, Final: true}
+		}
+	}
+	var failure core.Failure
+	if granted {
 		if c.opts.broken.lateStart() {
 			start = time.Now()
 		}
 		// 3. With fencing, the token goes to a quorum before the lock counts.
 		var token uint64
 		if c.opts.fencing {
-			token, failures, why = c.fence(acq, keys.first, value.arg)
+			token, failure.Nodes, failure.Why = c.fence(acq, keys.first, value.arg)
 		}
 		// 4. Held if the validity window is still open.
-		if exp := core.Validity(start, ttl, drift); why == nil && time.Now().Before(exp) {
+		if exp := core.Validity(start, ttl, drift); failure.Why == nil && time.Now().Before(exp) {
 			acq.stop()
-			return &Lock{c: c, keys: keys, value: value, exp: exp, token: token, since: start}, nil, nil
+			return &Lock{c: c, keys: keys, value: value, exp: exp, token: token, since: start}, core.Failure{}
 		}
-		if why == nil {
-			why = core.ErrNoValidity
+		if failure.Why == nil {
+			failure.Why = core.ErrNoValidity
 		}
 	}
 	// 5. Otherwise release it on every master it may have reached.
 	c.undo(acq, keys, value)
-	if failures == nil {
-		failures = acq.failures()
+	if failure.Nodes == nil {
+		failure.Nodes = acq.failures()
 	}
-	return nil, failures, why
+	if failure.Why == nil {
+		failure.Why, failure.Final = c.refusal(acq)
+	}
+	return nil, failure
+}
+
+// refusal says why an acquisition that no quorum granted failed, once
+// every master has answered (or been given up on), when it was not only
+// that the key is held elsewhere: too many masters failed otherwise for a
+// quorum to grant even a free key (ErrNoQuorum), and, final, too many of
+// them refuse this client's credentials or TLS, which retrying cannot mend.
+func (c *Client) refusal(acq *fanout) (why error, final bool) {
+	down, misconfigured := 0, 0
+	for _, err := range acq.answers {
+		if err == nil || err == core.ErrTaken || err == errSkipped {
+			continue
+		}
+		down++
+		if errors.Is(err, core.ErrAuth) || errors.Is(err, core.ErrTLS) {
+			misconfigured++
+		}
+	}
+	spare := len(acq.answers) - c.quorum
+	if down <= spare {
+		return nil, false
+	}
+	return core.ErrNoQuorum, misconfigured > spare
 }
 
 // undo releases a failed attempt: it deletes the key on every master that

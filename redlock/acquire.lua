@@ -1,14 +1,22 @@
 -- SET NX PX, on one key or on a set of keys (all or none), with two
 -- options.
 --
--- Restart protection (ARGV[3] > 0): unless this master restarted, or lost
--- its data, less than the restart delay ago: then its vote must not count,
--- since a lock it granted before may still be live on the other masters
--- while this master has forgotten it (or remembers an older copy of its
--- data). Two signs are checked, both on the master's own clocks:
+-- Restart protection (ARGV[3] > 0): unless this master restarted, lost
+-- its data, or took over another history (a replica promoted), less than
+-- the restart delay ago: then its vote must not count, since a lock it
+-- granted before may still be live on the other masters while this master
+-- has forgotten it (or remembers an older copy of its data). Three signs
+-- are checked, on the master's own clocks:
 --   uptime: a restart of any kind (no persistence, RDB, AOF everysec ...);
---   a marker key holding the server time at which some client first found
---   the dataset without it: a lost dataset without a restart (FLUSHALL).
+--   a marker key, "<born>:<replid>", holding the server time at which some
+--   client first found the dataset without it: a lost dataset without a
+--   restart (FLUSHALL);
+--   the replication ID recorded in the marker: a master whose ID differs
+--   (a replica promoted by a failover, whose copy of the marker came from
+--   the old master; or a restart, which always starts a new ID) has a new
+--   history, which may lack the keys written just before it began, so its
+--   marker starts again. A marker without an ID (written by an older
+--   version) is kept and gets the current ID.
 --
 -- Fencing (ARGV[4] == "1"): the key's fencing counter (KEYS[3]) is read in
 -- the same step as the SET, so that the client can give out a token above
@@ -28,10 +36,14 @@ if delay > 0 then
   local t = redis.call("TIME")
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   local uptime = tonumber(string.match(redis.call("INFO", "server"), "uptime_in_seconds:(%d+)")) * 1000
-  local born = tonumber(redis.pcall("GET", marker))
-  if born == nil then
-    redis.call("SET", marker, now)
+  local replid = string.match(redis.call("INFO", "replication"), "master_replid:(%w+)") or ""
+  local born, seen = string.match(redis.call("GET", marker) or "", "^(%d+):?(%w*)$")
+  born = tonumber(born)
+  if born == nil or (seen ~= "" and seen ~= replid) then
     born = now
+  end
+  if seen ~= replid then
+    redis.call("SET", marker, born .. ":" .. replid)
   end
   local wait = math.max(delay - (now - born), delay - uptime)
   if wait > 0 then
@@ -47,6 +59,6 @@ for i = 1, n do
   redis.call("SET", KEYS[i], ARGV[1], "PX", ARGV[2])
 end
 if ARGV[4] == "1" then
-  return 1 + (tonumber(redis.pcall("GET", counter)) or 0)
+  return 1 + (tonumber(redis.call("GET", counter)) or 0)
 end
 return 1

@@ -37,7 +37,8 @@ func (b broken) release(keys keySet) (request, bool) {
 // compare-and-delete exists to prevent.
 type plainDelete struct{ keys keySet }
 
-func (plainDelete) op() op { return opRelease }
+func (plainDelete) op() op       { return opRelease }
+func (plainDelete) grants() bool { return false }
 
 func (d plainDelete) command(args []any) pipeline.Call {
 	return pipeline.Call{Cmd: "DEL", Args: d.keys.appendTo(args)}

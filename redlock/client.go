@@ -29,6 +29,9 @@ type Client struct {
 	// lock held elsewhere; a release wakes the first (see pubsub.go).
 	waiting core.Line
 	wakeups wakeups
+	// contacts is what each master told about itself when its connection
+	// opened (contact.go).
+	contacts contacts
 }
 
 // master is one independent Redis master.
@@ -60,13 +63,14 @@ func New(pools []*redis.Pool, opts ...Option) (*Client, error) {
 	if o.broken.halfQuorum() {
 		c.quorum = max(len(pools)/2, 1)
 	}
+	c.contacts.init(c)
 	c.wakeups.announcements = make(chan announcement, 256)
 	c.wakeups.quit = make(chan struct{})
 	for i, p := range pools {
 		if p == nil {
 			return nil, core.Invalid("pools", "pool %d is nil", i)
 		}
-		c.masters[i] = master{name: o.names[i], pool: p, conn: pipeline.New(p, o.nodeTimeout, opening, &c.background)}
+		c.masters[i] = master{name: o.names[i], pool: p, conn: pipeline.New(p, o.nodeTimeout, c.contacts.opening(i), &c.background)}
 		c.wakeups.watchers = append(c.wakeups.watchers, newWatcher(c, p))
 	}
 	c.waiting.Linger = linger

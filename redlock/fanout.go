@@ -39,6 +39,12 @@ type fanout struct {
 	ctx     context.Context // when it ends, the answers still pending count as its error
 	began   time.Time       // with an observer: every answer is reported with its latency
 	toWrite uint64          // the connections the sender writes for (the first 64)
+	// With WithReplicaAcks, a granting request is followed by WAIT on every
+	// master, and a master's yes (held until then) counts once enough
+	// replicas have it.
+	acks  int
+	held  []int64 // per master, on its reader: 1 + the value of a yes awaiting its WAIT; 0 for none
+	waits []pipeline.Call
 
 	// Room for the usual numbers of masters and arguments, so that a
 	// fan-out is one allocation with its calls (a call still on its way
@@ -75,6 +81,15 @@ func (c *Client) send(ctx context.Context, req request, except *fanout) *fanout 
 		f.answers, calls = make([]error, n), make([]pipeline.Call, n)
 	}
 	cmd := req.command(f.argsBuf[:0])
+	var wait pipeline.Call
+	if req.grants() && c.opts.replicaAcks > 0 {
+		f.acks = c.opts.replicaAcks
+		f.held, f.waits = make([]int64, n), make([]pipeline.Call, n)
+		// Within the node timeout, so that the answer comes before the
+		// master is given up on.
+		ms := max(c.opts.nodeTimeout.Milliseconds()*3/4, 1)
+		wait = pipeline.Call{Cmd: "WAIT", Args: []any{f.acks, ms}, To: f}
+	}
 	f.timer = timers.Get().(*time.Timer)
 	f.timer.Reset(c.opts.nodeTimeout)
 	if c.opts.observer != nil {
@@ -89,7 +104,13 @@ func (c *Client) send(ctx context.Context, req request, except *fanout) *fanout 
 		call := &calls[i]
 		*call = cmd
 		call.To, call.Index = f, i
-		if m.conn.Enqueue(call) {
+		writer := m.conn.Enqueue(call)
+		if f.acks > 0 {
+			f.waits[i] = wait
+			f.waits[i].Index = n + i // tells the WAIT's reply from the request's
+			writer = m.conn.Enqueue(&f.waits[i]) || writer
+		}
+		if writer {
 			if i < 64 {
 				f.toWrite |= 1 << i
 			} else {
@@ -118,13 +139,36 @@ func (f *fanout) flush() {
 }
 
 // Receive is the transport's hand-over of master i's reply (see
-// pipeline.Receiver), on its reader goroutine.
+// pipeline.Receiver), on its reader goroutine; indexes from n on are the
+// replies to the WAITs that follow granting requests.
 func (f *fanout) Receive(i int, reply any, err error) {
+	n := len(f.answers)
+	if i >= n {
+		i -= n
+		if f.held[i] == 0 {
+			return // the request's answer was a no, and went as it came
+		}
+		if err == nil {
+			err = replicated(reply, f.acks)
+		} else {
+			err = masterError(err)
+		}
+		f.votes <- vote{i, err, f.held[i] - 1}
+		return
+	}
 	var value int64
 	if err == nil {
 		value, err = f.req.vote(reply)
 	} else {
 		err = masterError(err)
+	}
+	if err == nil && f.req.grants() {
+		if f.c.opts.requireNoEviction && f.c.contacts.evicts(i) {
+			err = f.c.contacts.evictable(i)
+		} else if f.acks > 0 {
+			f.held[i] = value + 1
+			return
+		}
 	}
 	f.votes <- vote{i, err, value}
 }

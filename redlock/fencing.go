@@ -48,7 +48,8 @@ type fenceWrite struct {
 	token int64
 }
 
-func (f fenceWrite) op() op { return opFence }
+func (f fenceWrite) op() op       { return opFence }
+func (f fenceWrite) grants() bool { return false }
 
 func (f fenceWrite) command(args []any) pipeline.Call {
 	args = append(args, fenceSHA, 2, f.key, fenceKey(f.key), f.value, f.token)

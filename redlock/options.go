@@ -23,9 +23,10 @@ const (
 )
 
 // MarkerKey is the key on every master that WithRestartDelay uses to tell a
-// master that kept its data from one that lost it. It holds the server time
-// (ms) at which a client first found the dataset without it. Lock refuses
-// it as a key.
+// master that kept its data and its history from one that lost them. It
+// holds "<born>:<replid>": the server time (ms) at which a client first
+// found the dataset without it, and the master's replication ID
+// (master_replid) then. Lock refuses it as a key.
 const MarkerKey = core.MarkerKey
 
 // FenceKeyPrefix starts the key of every fencing counter (see
@@ -41,7 +42,13 @@ type options struct {
 	// restartDelay > 0 turns on the restart protection.
 	restartDelay time.Duration
 	fencing      bool
-	observer     core.Observer
+	// replicaAcks > 0: a master's yes to an acquisition or extension
+	// counts once that many of its replicas have it.
+	replicaAcks int
+	// requireNoEviction: the votes of masters whose maxmemory-policy can
+	// evict lock keys do not count.
+	requireNoEviction bool
+	observer          core.Observer
 	// broken is empty but under the build tag lockbroken, where the safety
 	// suite breaks the algorithm on purpose (see broken.go).
 	broken broken
@@ -80,18 +87,22 @@ func WithRetryJitter(d time.Duration) Option { return func(o *options) { o.retry
 func WithNodeTimeout(d time.Duration) Option { return func(o *options) { o.nodeTimeout = d } }
 
 // WithRestartDelay protects against masters that restart (without
-// persistence, or with a snapshot older than their locks) or are flushed
-// while they hold locks: such a master could hand the same key to a second
-// owner while the first owner's lock still lives on the other masters. With
-// d > 0, a master that has been up for less than d, or whose data is
-// younger than d (see MarkerKey), does not vote for new locks: the Redlock
-// spec's "delayed restart", done from the client side. d must be at least
-// the largest ttl any client uses; Lock and Extend refuse a longer ttl.
-// Every client of the same masters must use the protection with the same
-// d: a client without it counts the votes of masters the others refuse.
-// Default 0: off, and acquisition is a plain SET NX PX. When turned on,
-// masters that were just started or flushed grant nothing until d has
-// passed. Needs Redis 3.2 or later (the script calls TIME and INFO).
+// persistence, or with a snapshot older than their locks), are flushed, or
+// are replaced by a replica promoted in a failover (replication is
+// asynchronous, so the replica may lack the latest lock keys) while they
+// hold locks: such a master could hand the same key to a second owner while
+// the first owner's lock still lives on the other masters. With d > 0, a
+// master that has been up for less than d, or whose data or replication
+// history is younger than d (see MarkerKey), does not vote for new locks:
+// the Redlock spec's "delayed restart", done from the client side. d must
+// be at least the largest ttl any client uses; Lock and Extend refuse a
+// longer ttl. Every client of the same masters must use the protection
+// with the same d: a client without it counts the votes of masters the
+// others refuse. Default 0: off, and acquisition is a plain SET NX PX. When
+// turned on, masters that were just started, flushed or promoted grant
+// nothing until d has passed; the wait of a new master starts at its
+// first lock request, not at its start. Needs Redis 4 or later (the script
+// calls TIME and INFO; the replication ID came with Redis 4).
 func WithRestartDelay(d time.Duration) Option { return func(o *options) { o.restartDelay = d } }
 
 // WithFencing gives every acquisition a fencing token ([Lock.Token]),
@@ -104,6 +115,25 @@ func WithRestartDelay(d time.Duration) Option { return func(o *options) { o.rest
 // its value still holding the key, before Lock returns: one more round trip
 // per acquisition. Default off (tokens are 0).
 func WithFencing(on bool) Option { return func(o *options) { o.fencing = on } }
+
+// WithReplicaAcks makes a master's yes to an acquisition or an extension
+// count only once n of its replicas have the write: after the SET (or the
+// extend) the Client sends WAIT n on that master, within the node timeout,
+// on the same connection (which it holds up meanwhile). Replication is
+// asynchronous, so a failover can lose the lock keys written just before
+// it; this narrows that window to what the replicas had not acknowledged,
+// it does not close it (a replica that acknowledged may not be the one
+// promoted, and acknowledged writes are not fsynced): keep WithRestartDelay
+// on, which catches a promoted replica. Default 0: votes count at once.
+func WithReplicaAcks(n int) Option { return func(o *options) { o.replicaAcks = n } }
+
+// WithRequireNoEviction makes the votes of masters whose maxmemory-policy
+// can evict lock keys (every lock key has a ttl: any policy but noeviction,
+// once maxmemory is set) not count: they answer ErrEvictable. The Client
+// learns a master's policy from INFO when a connection to it opens, and
+// tells the observer of such masters whether or not this is on. Default
+// off.
+func WithRequireNoEviction(on bool) Option { return func(o *options) { o.requireNoEviction = on } }
 
 // WithObserver has o told what the Client does: every Lock, attempt,
 // Extend and Unlock, and every master's answer with its latency (see
@@ -134,6 +164,8 @@ func buildOptions(n int, opts []Option) (options, error) {
 		return o, core.Invalid("node timeout", "%v must be positive", o.nodeTimeout)
 	case o.restartDelay < 0:
 		return o, core.Invalid("restart delay", "%v must not be negative", o.restartDelay)
+	case o.replicaAcks < 0:
+		return o, core.Invalid("replica acks", "%d must not be negative", o.replicaAcks)
 	case o.names != nil && len(o.names) != n:
 		return o, core.Invalid("node names", "%d names for %d pools", len(o.names), n)
 	}

@@ -286,10 +286,37 @@ func TestWrongType(t *testing.T) {
 	assert.Equal(t, 1, n, "the other key is untouched")
 }
 
-// TestServerErrorReply: a master that answers with an error (here NOAUTH,
-// from a connection that skipped AUTH) is neither "taken" nor "down": its
-// error reply is kept, and Lock gives up after its attempts.
+// TestServerErrorReply: a master that answers with an error (here OOM,
+// from a master out of memory under noeviction) is neither "taken" nor
+// "down": its error reply is kept, and Lock gives up after its attempts.
 func TestServerErrorReply(t *testing.T) {
+	flush(t, 1)
+	ctx := t.Context()
+	m := masters(t, 1)[0]
+	_, err := m.Do(ctx, "CONFIG", "SET", "maxmemory-policy", "noeviction")
+	require.NoError(t, err)
+	_, err = m.Do(ctx, "CONFIG", "SET", "maxmemory", "1")
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, _ = m.Do(context.Background(), "CONFIG", "SET", "maxmemory", "0")
+	})
+	c := newClient(t, []string{m.Addr()}, redlock.WithRetryCount(2), redlock.WithRetryDelay(time.Millisecond))
+	_, err = c.Lock(ctx, "k", time.Second)
+	require.ErrorIs(t, err, redlock.ErrNotAcquired)
+	assert.Contains(t, err.Error(), "OOM")
+	assert.NotErrorIs(t, err, lock.ErrUnreachable)
+	assert.NotErrorIs(t, err, lock.ErrTaken)
+	assert.NotErrorIs(t, err, lock.ErrAuth)
+	var le *lock.Error
+	require.ErrorAs(t, err, &le)
+	assert.Equal(t, 3, le.Attempts)
+}
+
+// TestAuthRefusedAtOnce: a master that refuses this client (here NOAUTH,
+// from a connection that skipped AUTH) is a configuration error: its
+// per-master error matches ErrAuth, not ErrUnreachable, and a Lock that
+// cannot reach a quorum for that reason fails at once, without its retries.
+func TestAuthRefusedAtOnce(t *testing.T) {
 	flush(t, 1)
 	ctx := t.Context()
 	m := masters(t, 1)[0]
@@ -302,15 +329,18 @@ func TestServerErrorReply(t *testing.T) {
 			conn.Close()
 		}
 	})
-	c := newClient(t, []string{m.Addr()}, redlock.WithRetryCount(2), redlock.WithRetryDelay(time.Millisecond))
+	c := newClient(t, []string{m.Addr()}, redlock.WithRetryCount(5), redlock.WithRetryDelay(time.Second))
+	began := time.Now()
 	_, err = c.Lock(ctx, "k", time.Second)
 	require.ErrorIs(t, err, redlock.ErrNotAcquired)
+	assert.ErrorIs(t, err, lock.ErrAuth)
+	assert.ErrorIs(t, err, lock.ErrNoQuorum, "too few masters could vote")
 	assert.Contains(t, err.Error(), "NOAUTH")
 	assert.NotErrorIs(t, err, lock.ErrUnreachable)
-	assert.NotErrorIs(t, err, lock.ErrTaken)
 	var le *lock.Error
 	require.ErrorAs(t, err, &le)
-	assert.Equal(t, 3, le.Attempts)
+	assert.Equal(t, 1, le.Attempts, "retried a configuration error")
+	assert.Less(t, time.Since(began), time.Second, "waited for a retry delay")
 }
 
 // TestScriptReload: after SCRIPT FLUSH (as after a restart) EVALSHA fails

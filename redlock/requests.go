@@ -1,6 +1,7 @@
 package redlock
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
@@ -14,6 +15,11 @@ import (
 // same), and a reader of each master's reply.
 type request interface {
 	op() op
+	// grants reports whether a yes grants the lock time on the key
+	// (acquire, extend): such a yes counts only from a master whose policy
+	// cannot evict keys (WithRequireNoEviction) and once enough replicas
+	// have it (WithReplicaAcks).
+	grants() bool
 	// command builds the command; its arguments go into args, a buffer
 	// with room for the usual sizes.
 	command(args []any) pipeline.Call
@@ -31,6 +37,19 @@ const (
 	opExtend
 	opFence
 )
+
+// replicated is the reply to the WAIT that follows a granting request with
+// WithReplicaAcks: how many replicas have the write. want is how many must.
+func replicated(reply any, want int) error {
+	n, err := redis.Int(reply, nil)
+	switch {
+	case err != nil:
+		return err
+	case n < want:
+		return fmt.Errorf("%w: %d of the %d replicas required acknowledged", core.ErrNotReplicated, n, want)
+	}
+	return nil
+}
 
 func (o op) String() string {
 	switch o {
@@ -101,7 +120,8 @@ type acquisition struct {
 	fence bool
 }
 
-func (a acquisition) op() op { return opAcquire }
+func (a acquisition) op() op       { return opAcquire }
+func (a acquisition) grants() bool { return true }
 
 func (a acquisition) scripted() bool {
 	return a.restartDelay > 0 || a.fence || a.keys.all != nil
@@ -155,7 +175,8 @@ type release struct {
 	value lockValue
 }
 
-func (r release) op() op { return opRelease }
+func (r release) op() op       { return opRelease }
+func (r release) grants() bool { return false }
 
 func (r release) command(args []any) pipeline.Call {
 	args = append(args, releaseSHA, r.keys.count())
@@ -174,7 +195,8 @@ type extension struct {
 	ttl   time.Duration
 }
 
-func (e extension) op() op { return opExtend }
+func (e extension) op() op       { return opExtend }
+func (e extension) grants() bool { return true }
 
 func (e extension) command(args []any) pipeline.Call {
 	args = append(args, extendSHA, e.keys.count())

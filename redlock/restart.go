@@ -8,16 +8,18 @@ import (
 )
 
 // The restart protection (WithRestartDelay) lives in acquire.lua: a master
-// that has been up for less than the restart delay, or whose dataset is
-// younger than it (the marker key, MarkerKey, holds the server time at
-// which a client first found the dataset without it), answers -N instead
-// of acquiring: its vote counts again in N ms. Here: what that answer
-// means, and the limit it puts on a ttl.
+// that has been up for less than the restart delay, or whose dataset or
+// replication history is younger than it (the marker key, MarkerKey,
+// holds "<born>:<replid>": the server time at which a client first found
+// the dataset without it, and the master's replication ID then; a master
+// with another ID was promoted or restarted since), answers -N instead of
+// acquiring: its vote counts again in N ms. Here: what that answer means,
+// and the limit it puts on a ttl.
 
 // rejoining is the vote of a master that answered -n.
 func rejoining(n int64) error {
 	wait := time.Duration(-n) * time.Millisecond
-	return fmt.Errorf("%w: restarted or lost its data; its vote counts again in %v", core.ErrRejoining, wait)
+	return fmt.Errorf("%w: restarted, lost its data or took over a new history (promoted); its vote counts again in %v", core.ErrRejoining, wait)
 }
 
 // checkRestartTTL refuses a ttl longer than the restart delay: a master

@@ -33,9 +33,3 @@ var (
 	extendSHA  any = extendScript.SHA
 	fenceSHA   any = fenceScript.SHA
 )
-
-// opening is what every new connection to a master sends first: it loads
-// the scripts.
-func opening() []*pipeline.Call {
-	return pipeline.Load(releaseScript, extendScript, acquireScript, fenceScript)
-}

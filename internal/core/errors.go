@@ -48,6 +48,42 @@ var (
 	// "held by another" and from a server error reply.
 	ErrUnreachable = errors.New("unreachable")
 
+	// ErrAuth is wrapped by the per-node error of a master that refused this
+	// client's credentials: WRONGPASS or NOPERM while connecting, or NOAUTH
+	// (a password is needed). It is a configuration error: a Lock that
+	// cannot reach a quorum for such reasons fails at once, without its
+	// retries.
+	ErrAuth = errors.New("authentication refused")
+
+	// ErrTLS is wrapped by the per-node error of a master with which no TLS
+	// connection could be made: its certificate is not trusted or does not
+	// name it, or it refused or required a client certificate. It is a
+	// configuration error, like ErrAuth.
+	ErrTLS = errors.New("TLS failed")
+
+	// ErrReadOnly is wrapped by the per-node error of a master that answered
+	// READONLY: it is a read-only replica, such as the demoted master that
+	// an endpoint still leads to for a while after a failover. Its vote does
+	// not count.
+	ErrReadOnly = errors.New("read-only replica")
+
+	// ErrEvictable is wrapped by the per-node error of a master whose
+	// maxmemory-policy can evict lock keys, when the options require that
+	// none can (requireNoEviction): its vote does not count.
+	ErrEvictable = errors.New("can evict lock keys")
+
+	// ErrNotReplicated is wrapped by the per-node error of a master that
+	// granted a lock (or an extension) that fewer replicas acknowledged, in
+	// time, than the options require (replicaAcks): its vote does not
+	// count.
+	ErrNotReplicated = errors.New("not acknowledged by enough replicas")
+
+	// ErrSameServer is the Cause of every Lock of a Client two of whose
+	// masters are the same server (the same run_id: one server listed
+	// twice, under another database or another address): Redlock counts on
+	// independent masters, so such a configuration is refused.
+	ErrSameServer = errors.New("two masters are the same server")
+
 	// ErrRejoining is wrapped by the per-node error of a master that lost its
 	// data (restarted without persistence, or flushed) less than the restart
 	// delay ago: its vote for a new lock does not count yet, since a lock it
@@ -116,7 +152,8 @@ func (e *Error) Error() string {
 		}
 	}
 	if e.Cause != nil {
-		fmt.Fprintf(&b, ": %v", e.Cause)
+		b.WriteString(": ")
+		b.WriteString(strings.TrimPrefix(e.Cause.Error(), "lock: "))
 	}
 	for i, n := range e.Nodes {
 		if i == 0 {

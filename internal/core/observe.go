@@ -23,6 +23,10 @@ const (
 	// master restarted or lost its data less than the restart delay ago)
 	// or the server's error.
 	KindNode
+	// KindMaster: what a master told about itself when a connection to it
+	// opened, when that is trouble: Node and Addr name it, and Err says
+	// what (ErrSameServer, ErrEvictable).
+	KindMaster
 )
 
 func (k Kind) String() string {
@@ -37,6 +41,8 @@ func (k Kind) String() string {
 		return "unlock"
 	case KindNode:
 		return "node"
+	case KindMaster:
+		return "master"
 	}
 	return "unknown"
 }
@@ -49,14 +55,15 @@ type Event struct {
 	Took     time.Duration
 	Held     time.Duration // KindUnlock
 	Attempts int           // KindLock
-	Node     int           // KindNode
-	Addr     string        // KindNode
+	Node     int           // KindNode, KindMaster
+	Addr     string        // KindNode, KindMaster
 	Op       string        // KindNode
 }
 
 // Observer is told what a Locker does. Observe is called synchronously on
-// the caller's goroutine (and, for KindNode, while the caller waits for the
-// masters), so it must be quick and must not block; it may be called from
+// the caller's goroutine (for KindNode, while the caller waits for the
+// masters; for KindMaster, on a connection's reader), so it must be quick
+// and must not block; it may be called from
 // many goroutines at once. With no Observer set, nothing is built or
 // called.
 type Observer interface {

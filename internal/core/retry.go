@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"time"
 )
 
@@ -41,10 +42,10 @@ func (r Retry) Wait(rnd func(n int64) int64) time.Duration {
 //	t.Start(ctx, closing, retry, line, key, observer)
 //	defer t.Stop()
 //	for t.Next() {
-//		if l, nodes, why := attempt(); l != nil {
-//			if err := t.Won(); err != nil { release(l); return nil, err }
-//			return l, nil
-//		} else { t.Failed(nodes, why) }
+//		l, failure := attempt()
+//		if l == nil { t.Failed(failure); continue }
+//		if err := t.Won(); err != nil { release(l); return nil, err }
+//		return l, nil
 //	}
 //	return nil, t.Err()
 //
@@ -86,6 +87,7 @@ type Tries struct {
 	made  int          // attempts made, for the observer
 	nodes []*NodeError // the last attempt's failures
 	why   error        // why the last attempt failed when no master is to blame
+	final bool         // the last attempt's failure will not pass by retrying
 	err   error        // why the call ended, once it has
 
 	began, at time.Time // of the call and of the attempt, with an observer
@@ -112,7 +114,7 @@ func (t *Tries) Next() bool {
 			return t.end(err)
 		}
 		if t.n > 0 {
-			if !t.retry.More(t.n) {
+			if t.final || !t.retry.More(t.n) {
 				return t.end(t.why)
 			}
 			if t.line != nil && t.ticket == nil {
@@ -161,11 +163,19 @@ func (t *Tries) Next() bool {
 	}
 }
 
-// Failed records why the attempt Next allowed failed: the masters to blame,
-// and why, when none is (ErrNoValidity, say). The attempt must have
-// released whatever it partly acquired.
-func (t *Tries) Failed(nodes []*NodeError, why error) {
-	t.nodes, t.why = nodes, why
+// Failure is why an attempt failed.
+type Failure struct {
+	Nodes []*NodeError // the masters to blame, in master order
+	Why   error        // why, when no single master is to blame (ErrNoValidity, ErrNoQuorum, ...)
+	Final bool         // retrying cannot mend it (masters refuse this client's credentials, say)
+}
+
+// Failed records why the attempt Next allowed failed. The attempt must
+// have released whatever it partly acquired. After a final failure, Next
+// makes no more attempts.
+func (t *Tries) Failed(f Failure) {
+	nodes, why := f.Nodes, f.Why
+	t.nodes, t.why, t.final = nodes, why, f.Final
 	if t.obs != nil { // the attempt's own detail; the Lock's error says the rest
 		t.obs.Observe(Event{Kind: KindAttempt, Key: t.key, Took: time.Since(t.at),
 			Err: &Error{Op: "lock", Key: t.key, Attempts: 1, Err: ErrNotAcquired, Cause: why, Nodes: nodes}})
@@ -180,7 +190,7 @@ func (t *Tries) Won() error {
 		t.obs.Observe(Event{Kind: KindAttempt, Key: t.key, Took: time.Since(t.at)})
 	}
 	if closed(t.closing) {
-		t.nodes = nil
+		t.nodes, t.why = nil, nil
 		t.end(ErrDestroyed)
 		return t.err
 	}
@@ -204,8 +214,14 @@ func (t *Tries) Stop() {
 	}
 }
 
-// end records why the call ended and reports false, for Next.
+// end records why the call ended and reports false, for Next. When the
+// context or Destroy ended it, the last attempt's why is kept beside that
+// cause, so that errors.Is still tells "too few masters" (ErrNoQuorum)
+// from "held elsewhere".
 func (t *Tries) end(cause error) bool {
+	if t.why != nil && cause != t.why {
+		cause = &causes{ended: cause, last: t.why}
+	}
 	t.err = &Error{Op: "lock", Key: t.key, Attempts: t.n, Err: ErrNotAcquired, Cause: cause, Nodes: t.nodes}
 	if t.obs != nil {
 		t.obs.Observe(Event{Kind: KindLock, Key: t.key, Err: t.err, Took: time.Since(t.began), Attempts: t.made})
@@ -231,3 +247,13 @@ func closed(c <-chan struct{}) bool {
 		return false
 	}
 }
+
+// causes is the Cause of a Lock that the context or Destroy ended after
+// an attempt that failed for a reason of its own.
+type causes struct{ ended, last error }
+
+func (c *causes) Error() string {
+	return c.ended.Error() + " (last attempt: " + strings.TrimPrefix(c.last.Error(), "lock: ") + ")"
+}
+
+func (c *causes) Unwrap() []error { return []error{c.ended, c.last} }

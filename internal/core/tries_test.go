@@ -21,7 +21,7 @@ func run[L any](ctx context.Context, stop <-chan struct{}, r Retry, key string, 
 	for t.Next() {
 		a := try(ctx)
 		if !a.OK {
-			t.Failed(a.Nodes, a.Why)
+			t.Failed(Failure{Nodes: a.Nodes, Why: a.Why})
 			continue
 		}
 		if err := t.Won(); err != nil {
