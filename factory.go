@@ -107,14 +107,10 @@ func newPool(c config.Connection, timeout time.Duration) *redis.Pool {
 
 // Redis presents a redlock.Client, built with your own pools, as a Locker,
 // for Do and for code written against Locker. Destroy destroys the Client.
-func Redis(c *redlock.Client) Locker {
-	return locker[*redlock.Lock]{c.Lock, c.LockNs, c.LockAll, c.LockAllNs, c.Destroy}
-}
+func Redis(c *redlock.Client) Locker { return locker[*redlock.Lock, *redlock.Client]{c} }
 
 // InMemory presents a memlock.Locker as a Locker.
-func InMemory(m *memlock.Locker) Locker {
-	return locker[*memlock.Lock]{m.Lock, m.LockNs, m.LockAll, m.LockAllNs, m.Destroy}
-}
+func InMemory(m *memlock.Locker) Locker { return locker[*memlock.Lock, *memlock.Locker]{m} }
 
 // backendLock is what each backend's lock type offers; it differs from Lock
 // only in that Extend returns the backend's own type.
@@ -128,30 +124,36 @@ type backendLock[L any] interface {
 	Unlock(ctx context.Context) error
 }
 
+// backend is what each backend's locker offers; it differs from Locker
+// only in that it returns the backend's own lock type.
+type backend[L backendLock[L]] interface {
+	Lock(ctx context.Context, key string, ttl time.Duration) (L, error)
+	LockNs(ctx context.Context, key string, ttl time.Duration) (L, error)
+	LockAll(ctx context.Context, keys []string, ttl time.Duration) (L, error)
+	LockAllNs(ctx context.Context, keys []string, ttl time.Duration) (L, error)
+	Destroy() error
+}
+
 // locker presents a backend as a Locker.
-type locker[L backendLock[L]] struct {
-	lock, lockNs       func(context.Context, string, time.Duration) (L, error)
-	lockAll, lockAllNs func(context.Context, []string, time.Duration) (L, error)
-	destroy            func() error
+type locker[L backendLock[L], B backend[L]] struct{ b B }
+
+func (l locker[L, B]) Lock(ctx context.Context, key string, ttl time.Duration) (Lock, error) {
+	return wrap(l.b.Lock(ctx, key, ttl))
 }
 
-func (b locker[L]) LockAllNs(ctx context.Context, keys []string, ttl time.Duration) (Lock, error) {
-	return wrap(b.lockAllNs(ctx, keys, ttl))
+func (l locker[L, B]) LockNs(ctx context.Context, key string, ttl time.Duration) (Lock, error) {
+	return wrap(l.b.LockNs(ctx, key, ttl))
 }
 
-func (b locker[L]) LockAll(ctx context.Context, keys []string, ttl time.Duration) (Lock, error) {
-	return wrap(b.lockAll(ctx, keys, ttl))
+func (l locker[L, B]) LockAll(ctx context.Context, keys []string, ttl time.Duration) (Lock, error) {
+	return wrap(l.b.LockAll(ctx, keys, ttl))
 }
 
-func (b locker[L]) Lock(ctx context.Context, key string, ttl time.Duration) (Lock, error) {
-	return wrap(b.lock(ctx, key, ttl))
+func (l locker[L, B]) LockAllNs(ctx context.Context, keys []string, ttl time.Duration) (Lock, error) {
+	return wrap(l.b.LockAllNs(ctx, keys, ttl))
 }
 
-func (b locker[L]) LockNs(ctx context.Context, key string, ttl time.Duration) (Lock, error) {
-	return wrap(b.lockNs(ctx, key, ttl))
-}
-
-func (b locker[L]) Destroy() error { return b.destroy() }
+func (l locker[L, B]) Destroy() error { return l.b.Destroy() }
 
 // handle presents a backend's lock as a Lock. It holds one pointer, so
 // storing it in the interface does not allocate.
