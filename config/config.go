@@ -10,7 +10,13 @@
 // Several independent masters are given as "connections":[{...},...]; a
 // single "connection" is the one-master case. Durations are milliseconds in
 // JSON and time.Duration in Go. An option that is absent takes its default;
-// an option given as 0 means 0.
+// an option given as 0 means 0. A connection's "tls" is true or an object
+// of TLS options with Node's names (see [TLS]).
+//
+// Passwords and private keys are never shown: errors show a URL redacted
+// (redis://user:xxxxx@host), and a [Config], [Connection] or [TLS] printed
+// with fmt, logged with log/slog or encoded with encoding/json shows them
+// as xxxxx.
 package config
 
 import (
@@ -51,7 +57,9 @@ const (
 	MaxDuration = 24 * time.Hour
 )
 
-// Config selects and configures a backend.
+// Config selects and configures a backend. Printed, logged or encoded, it
+// shows its connections' passwords and private keys as xxxxx (see
+// [Connection.Format]).
 type Config struct {
 	Type      string // Redis or InMemory
 	Namespace string // used by LockNs when the caller gives none
@@ -81,15 +89,22 @@ type LockOptions struct {
 }
 
 // Connection is one Redis master: host and port (with optional credentials,
-// database and TLS), or a redis:// or rediss:// URL carrying all of them.
+// database and TLS), or a redis:// or rediss:// URL carrying all of them
+// (and TLS, beside a rediss:// URL, to say how to speak it). Printed with
+// fmt, logged with log/slog or encoded with encoding/json, it shows its
+// password and private key as xxxxx.
 type Connection struct {
-	Host     string
-	Port     int
-	Username string
-	Password string
-	DB       int
-	TLS      bool
-	URL      string
+	Host     string // host name or address ("host")
+	Port     int    // TCP port ("port")
+	Username string // ACL user for AUTH ("username"); needs Password
+	Password string // for AUTH ("password"); shown as xxxxx
+	DB       int    // database to SELECT ("db")
+	// TLS, when not nil, dials with TLS as it says ("tls"). With URL, it is
+	// allowed beside a rediss:// URL only, whose scheme already means TLS.
+	TLS *TLS
+	// URL ("url") is redis://[user:password@]host[:port][/db], or rediss://
+	// for TLS; the fields above but TLS must then be empty.
+	URL string
 }
 
 // Addr is the master's host:port (from the URL when there is one). It never
@@ -122,7 +137,8 @@ func Default() *Config {
 
 // Validate reports the first thing wrong with c, naming the field as the
 // JSON names it. Parse validates what it returns; call Validate on a Config
-// built in Go.
+// built in Go. It reads the TLS files that connections name, and checks
+// their PEM as a dial would.
 func (c *Config) Validate() error {
 	switch c.Type {
 	case InMemory:
@@ -168,8 +184,12 @@ type connErr struct{ field, msg string }
 
 func (e *connErr) Error() string { return e.field + ": " + e.msg }
 
+// validate checks c, reading its TLS files and PEM as a dial would.
 func (c Connection) validate() error {
-	_, err := c.endpoint()
+	e, err := c.endpoint()
+	if err == nil && e.tls != nil {
+		_, err = e.tls.config(e.host)
+	}
 	return err
 }
 
@@ -179,7 +199,7 @@ type endpoint struct {
 	port               int
 	username, password string
 	db                 int
-	tls                bool
+	tls                *TLS // nil: no TLS
 }
 
 func (e endpoint) addr() string { return net.JoinHostPort(e.host, strconv.Itoa(e.port)) }
@@ -187,10 +207,19 @@ func (e endpoint) addr() string { return net.JoinHostPort(e.host, strconv.Itoa(e
 // endpoint checks c and says where and how to dial it.
 func (c Connection) endpoint() (endpoint, error) {
 	if c.URL != "" {
-		if c.Host != "" || c.Port != 0 || c.Username != "" || c.Password != "" || c.DB != 0 || c.TLS {
-			return endpoint{}, &connErr{"url", "give either url or host/port/username/password/db/tls, not both"}
+		if c.Host != "" || c.Port != 0 || c.Username != "" || c.Password != "" || c.DB != 0 {
+			return endpoint{}, &connErr{"url", "give either url or host/port/username/password/db, not both"}
 		}
-		return parseURL(c.URL)
+		e, err := parseURL(c.URL)
+		switch {
+		case err != nil:
+			return endpoint{}, err
+		case c.TLS != nil && e.tls == nil:
+			return endpoint{}, &connErr{"tls", "needs a rediss:// url (a url's scheme says whether to use TLS): use rediss://"}
+		case c.TLS != nil:
+			e.tls = c.TLS
+		}
+		return e, nil
 	}
 	switch {
 	case c.Host == "":
@@ -231,7 +260,10 @@ func parseURL(raw string) (endpoint, error) {
 	if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
 		return endpoint{}, bad("a query or fragment (after ? or #) is not supported")
 	}
-	e := endpoint{host: u.Hostname(), port: DefaultPort, tls: u.Scheme == "rediss"}
+	e := endpoint{host: u.Hostname(), port: DefaultPort}
+	if u.Scheme == "rediss" {
+		e.tls = &TLS{}
+	}
 	if e.host == "" {
 		return endpoint{}, bad("no host")
 	}

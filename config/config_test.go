@@ -72,7 +72,7 @@ func TestParseShapes(t *testing.T) {
 				{"url":"redis://c"}],
 			  "lockOptions":{"nodeTimeout":20,"retryDelay":12.5,"fencing":true}}`,
 			config.Config{Type: "redis", Connections: []config.Connection{
-				{Host: "a", Port: 7000, Username: "u", Password: "p", DB: 2, TLS: true},
+				{Host: "a", Port: 7000, Username: "u", Password: "p", DB: 2, TLS: &config.TLS{}},
 				{URL: "rediss://:pw@b:7001/3"},
 				{URL: "redis://c"},
 			}, LockOptions: config.LockOptions{DriftFactor: 0.01, RetryCount: 10, RetryDelay: 12500 * time.Microsecond, RetryJitter: 100 * time.Millisecond, NodeTimeout: 20 * time.Millisecond, Fencing: true}},

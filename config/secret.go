@@ -62,7 +62,21 @@ func (c Connection) redacted() Connection {
 	if c.URL != "" {
 		c.URL = redactURL(c.URL)
 	}
+	if c.TLS != nil {
+		t := c.TLS.redacted()
+		c.TLS = &t
+	}
 	return c
+}
+
+// redacted returns t with its private key replaced by xxxxx. Config is
+// kept: fmt shows a pointer within a struct as an address, not its
+// certificates' keys.
+func (t TLS) redacted() TLS {
+	if t.Key != "" {
+		t.Key = redacted
+	}
+	return t
 }
 
 // Format formats c as fmt formats a struct, for every verb, but with its
@@ -95,10 +109,60 @@ func (c Connection) LogValue() slog.Value {
 	if r.DB != 0 {
 		attrs = append(attrs, slog.Int("db", r.DB))
 	}
-	if r.TLS {
-		attrs = append(attrs, slog.Bool("tls", r.TLS))
+	if r.TLS != nil {
+		attrs = append(attrs, slog.Any("tls", r.TLS))
 	}
 	return slog.GroupValue(attrs...)
+}
+
+// Format formats t as fmt formats a struct, for every verb, but with its
+// private key shown as xxxxx.
+func (t TLS) Format(f fmt.State, verb rune) {
+	type tlsOptions TLS // the same fields, without Format
+	format(f, verb, tlsOptions(t.redacted()), "config.tlsOptions", "config.TLS")
+}
+
+// String is t as %v formats it: its private key shown as xxxxx.
+func (t TLS) String() string { return fmt.Sprint(t) }
+
+// LogValue is t for log/slog, with the names the JSON gives its fields
+// and its private key shown as xxxxx.
+func (t TLS) LogValue() slog.Value {
+	r := t.redacted()
+	var attrs []slog.Attr
+	for _, f := range []struct{ name, value string }{
+		{"ca", r.CA}, {"cert", r.Cert}, {"key", r.Key},
+		{"caFile", r.CAFile}, {"certFile", r.CertFile}, {"keyFile", r.KeyFile},
+		{"servername", r.ServerName},
+	} {
+		if f.value != "" {
+			attrs = append(attrs, slog.String(f.name, f.value))
+		}
+	}
+	if r.InsecureSkipVerify {
+		attrs = append(attrs, slog.Bool("rejectUnauthorized", false))
+	}
+	if r.Config != nil {
+		attrs = append(attrs, slog.String("config", "*tls.Config"))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+// MarshalJSON encodes t as encoding/json would (the Go field names), but
+// with its private key shown as xxxxx, and Config, which encoding/json
+// cannot encode, as "*tls.Config" when set.
+func (t TLS) MarshalJSON() ([]byte, error) {
+	type tlsOptions TLS // the same fields, without MarshalJSON
+	var v struct {
+		tlsOptions
+		Config *string
+	}
+	v.tlsOptions = tlsOptions(t.redacted())
+	if t.Config != nil {
+		s := "*tls.Config"
+		v.Config = &s
+	}
+	return json.Marshal(v)
 }
 
 // MarshalJSON encodes c as encoding/json would (the Go field names), but

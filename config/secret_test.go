@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -66,6 +67,8 @@ func TestShownRedacted(t *testing.T) {
 		{URL: "rediss://lockuser:TopSecretPW@10.0.0.1:6380/2"},
 		{URL: "redis://TopSecretPW@10.0.0.2"},
 		{Host: "10.0.0.3", Port: 6379, Username: "lockuser", Password: pw, DB: 1},
+		{Host: "10.0.0.4", Port: 6380, TLS: &config.TLS{CA: "ca PEM", Cert: "cert PEM", Key: "-----BEGIN PRIVATE KEY-----\n" + pw + "\n-----END PRIVATE KEY-----\n", ServerName: "redis.test"}},
+		{URL: "rediss://:TopSecretPW@10.0.0.5", TLS: &config.TLS{KeyFile: "/etc/key.pem", InsecureSkipVerify: true, Config: &tls.Config{}}},
 	}}
 	values := map[string]any{"Config": cfg, "*Config": &cfg, "[]Connection": cfg.Connections}
 	for i, c := range cfg.Connections {
@@ -102,11 +105,13 @@ func TestShownRedacted(t *testing.T) {
 		v      any
 		want   string
 	}{
-		{"%v", cfg.Connections[0], "{ 0   0 false rediss://lockuser:xxxxx@10.0.0.1:6380/2}"},
-		{"%+v", cfg.Connections[2], "{Host:10.0.0.3 Port:6379 Username:lockuser Password:xxxxx DB:1 TLS:false URL:}"},
-		{"%#v", cfg.Connections[1], `config.Connection{Host:"", Port:0, Username:"", Password:"", DB:0, TLS:false, URL:"redis://xxxxx@10.0.0.2"}`},
-		{"%s", cfg.Connections[2], "{10.0.0.3 %!s(int=6379) lockuser xxxxx %!s(int=1) %!s(bool=false) }"},
-		{"%s", cfg.Connections[2].String(), "{10.0.0.3 6379 lockuser xxxxx 1 false }"},
+		{"%v", cfg.Connections[0], "{ 0   0 <nil> rediss://lockuser:xxxxx@10.0.0.1:6380/2}"},
+		{"%+v", cfg.Connections[2], "{Host:10.0.0.3 Port:6379 Username:lockuser Password:xxxxx DB:1 TLS:<nil> URL:}"},
+		{"%#v", cfg.Connections[1], `config.Connection{Host:"", Port:0, Username:"", Password:"", DB:0, TLS:<nil>, URL:"redis://xxxxx@10.0.0.2"}`},
+		{"%s", cfg.Connections[2], "{10.0.0.3 %!s(int=6379) lockuser xxxxx %!s(int=1) <nil> }"},
+		{"%s", cfg.Connections[2].String(), "{10.0.0.3 6379 lockuser xxxxx 1 <nil> }"},
+		{"%+v", cfg.Connections[3], "{Host:10.0.0.4 Port:6380 Username: Password: DB:0 TLS:{CA:ca PEM Cert:cert PEM Key:xxxxx CAFile: CertFile: KeyFile: ServerName:redis.test InsecureSkipVerify:false Config:<nil>} URL:}"},
+		{"%#v", *cfg.Connections[3].TLS, `config.TLS{CA:"ca PEM", Cert:"cert PEM", Key:"xxxxx", CAFile:"", CertFile:"", KeyFile:"", ServerName:"redis.test", InsecureSkipVerify:false, Config:(*tls.Config)(nil)}`},
 	} {
 		if got := fmt.Sprintf(tc.format, tc.v); got != tc.want {
 			t.Errorf("Sprintf(%q, %s) = %s, want %s", tc.format, tc.v, got, tc.want)
@@ -121,7 +126,9 @@ func TestShownRedacted(t *testing.T) {
 	}})).Info("m", "config", cfg)
 	const want = `{"level":"INFO","msg":"m","config":{"type":"redis","connections":{` +
 		`"0":{"url":"rediss://lockuser:xxxxx@10.0.0.1:6380/2"},"1":{"url":"redis://xxxxx@10.0.0.2"},` +
-		`"2":{"host":"10.0.0.3","port":6379,"username":"lockuser","password":"xxxxx","db":1}},` +
+		`"2":{"host":"10.0.0.3","port":6379,"username":"lockuser","password":"xxxxx","db":1},` +
+		`"3":{"host":"10.0.0.4","port":6380,"tls":{"ca":"ca PEM","cert":"cert PEM","key":"xxxxx","servername":"redis.test"}},` +
+		`"4":{"url":"rediss://:xxxxx@10.0.0.5","tls":{"keyFile":"/etc/key.pem","rejectUnauthorized":false,"config":"*tls.Config"}}},` +
 		`"lockOptions":{"driftFactor":0.01,"retryCount":10,"retryDelay":200000000,"retryJitter":100000000,"nodeTimeout":50000000,"restartDelay":0,"fencing":false}}}` + "\n"
 	if js.String() != want {
 		t.Errorf("slog JSON of a Config =\n%s\nwant\n%s", js.String(), want)

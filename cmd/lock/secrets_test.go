@@ -68,12 +68,19 @@ var secretConfigs = []struct {
 	{name: "password: unknown field beside", whole: `{"type":"redis","connection":{"password":"TopSecretPW","hots":"x"}}`},
 	{name: "password: not JSON", whole: `{"type":"redis","connection":{"password":"TopSecretPW"},}`},
 	{name: "password: in-memory", whole: `{"type":"inMemory","connection":{"password":"TopSecretPW"}}`},
+	{name: "tls beside a redis:// url", conn: `{"url":"redis://lockuser:TopSecretPW@127.0.0.1:1","tls":{"servername":"redis.test"}}`, goConn: config.Connection{URL: "redis://lockuser:TopSecretPW@127.0.0.1:1", TLS: &config.TLS{ServerName: "redis.test"}}},
+	{name: "tls: caFile missing", conn: `{"url":"rediss://lockuser:TopSecretPW@127.0.0.1:1","tls":{"caFile":"/nonexistent/ca.pem"}}`, goConn: config.Connection{URL: "rediss://lockuser:TopSecretPW@127.0.0.1:1", TLS: &config.TLS{CAFile: "/nonexistent/ca.pem"}}},
+	{name: "tls: a key alone", conn: `{"host":"127.0.0.1","port":1,"password":"TopSecretPW","tls":{"key":"-----BEGIN PRIVATE KEY-----\nTopSecretPW=\n-----END PRIVATE KEY-----\n"}}`, goConn: config.Connection{Host: "127.0.0.1", Port: 1, Password: "TopSecretPW", TLS: &config.TLS{Key: "-----BEGIN PRIVATE KEY-----\nTopSecretPW=\n-----END PRIVATE KEY-----\n"}}},
+	{name: "tls: unknown field", whole: `{"type":"redis","connection":{"password":"TopSecretPW","tls":{"passphrase":"TopSecretPW"}}}`},
+	{name: "tls: wrong type", whole: `{"type":"redis","connection":{"password":"TopSecretPW","tls":{"key":["TopSecretPW"]}}}`},
 	{name: "lockConfig string: bad url", whole: `{"lockConfig":"{\"type\":\"redis\",\"connection\":{\"url\":\"redis://u:TopSecretPW@h:0\"}}"}`},
 
 	{name: "valid url", valid: true, conn: `{"url":"redis://lockuser:TopSecretPW@127.0.0.1:1/2"}`, goConn: config.Connection{URL: "redis://lockuser:TopSecretPW@127.0.0.1:1/2"}},
 	{name: "valid url, lone user info", valid: true, conn: `{"url":"redis://TopSecretPW@127.0.0.1:1"}`, goConn: config.Connection{URL: "redis://TopSecretPW@127.0.0.1:1"}},
 	{name: "valid url, empty user", valid: true, conn: `{"url":"redis://:TopSecretPW@127.0.0.1:1"}`, goConn: config.Connection{URL: "redis://:TopSecretPW@127.0.0.1:1"}},
 	{name: "valid rediss url", valid: true, conn: `{"url":"rediss://lockuser:TopSecretPW@127.0.0.1:1"}`, goConn: config.Connection{URL: "rediss://lockuser:TopSecretPW@127.0.0.1:1"}},
+	{name: "valid rediss url with tls", valid: true, conn: `{"url":"rediss://lockuser:TopSecretPW@127.0.0.1:1","tls":{"servername":"redis.test","rejectUnauthorized":false}}`, goConn: config.Connection{URL: "rediss://lockuser:TopSecretPW@127.0.0.1:1", TLS: &config.TLS{ServerName: "redis.test", InsecureSkipVerify: true}}},
+	{name: "valid password with tls", valid: true, conn: `{"host":"127.0.0.1","port":1,"password":"TopSecretPW","tls":true}`, goConn: config.Connection{Host: "127.0.0.1", Port: 1, Password: "TopSecretPW", TLS: &config.TLS{}}},
 	{name: "valid password", valid: true, conn: `{"host":"127.0.0.1","port":1,"username":"lockuser","password":"TopSecretPW","db":3}`, goConn: config.Connection{Host: "127.0.0.1", Port: 1, Username: "lockuser", Password: "TopSecretPW", DB: 3}},
 }
 
