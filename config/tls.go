@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 )
@@ -79,12 +80,25 @@ func (s pemSource) read() ([]byte, error) {
 	if s.text != "" {
 		return []byte(s.text), nil
 	}
-	b, err := os.ReadFile(s.file)
+	f, err := os.Open(s.file)
 	if err != nil {
 		return nil, tlsErr(s.fileName, "%v", err)
 	}
+	defer f.Close()
+	// Bounded: a path to a device or a log file would be read for ever.
+	b, err := io.ReadAll(io.LimitReader(f, maxPEMFile+1))
+	switch {
+	case err != nil:
+		return nil, tlsErr(s.fileName, "%v", err)
+	case len(b) > maxPEMFile:
+		return nil, tlsErr(s.fileName, "%s: more than %d MiB, too large for a PEM file", s.file, maxPEMFile>>20)
+	}
 	return b, nil
 }
+
+// maxPEMFile bounds what is read of a PEM file: a bundle of every public
+// CA is a few hundred KiB.
+const maxPEMFile = 4 << 20
 
 // certificates parses every CERTIFICATE block of the PEM, and fails if
 // there is none.

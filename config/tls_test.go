@@ -53,6 +53,8 @@ func TestTLSValidate(t *testing.T) {
 			"config: connections[0].tls.certFile: open " + missing + ": no such file or directory"},
 		{"keyFile missing", config.Connection{Host: "h", Port: 1, TLS: &config.TLS{Cert: p.clientPEM, KeyFile: missing}},
 			"config: connections[0].tls.keyFile: open " + missing + ": no such file or directory"},
+		{"caFile not a PEM file", config.Connection{Host: "h", Port: 1, TLS: &config.TLS{CAFile: "/dev/zero"}},
+			"config: connections[0].tls.caFile: /dev/zero: more than 4 MiB, too large for a PEM file"},
 		{"ca without a certificate", config.Connection{Host: "h", Port: 1, TLS: &config.TLS{CA: p.clientKeyPEM}},
 			"config: connections[0].tls.ca: no certificate in the PEM text (want PEM: -----BEGIN CERTIFICATE-----)"},
 		{"ca not PEM", config.Connection{Host: "h", Port: 1, TLS: &config.TLS{CA: "/etc/ssl/ca.pem"}},
