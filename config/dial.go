@@ -70,7 +70,7 @@ func (c Connection) Dial(ctx context.Context, timeout time.Duration) (redis.Conn
 		}
 	}
 	if err != nil && tc != nil {
-		return nil, tlsFailure(err, len(tc.Certificates) > 0)
+		return nil, tlsFailure(err, len(tc.Certificates) > 0 || tc.GetClientCertificate != nil)
 	}
 	return conn, err
 }
