@@ -10,12 +10,18 @@
 // Several independent masters are given as "connections":[{...},...]; a
 // single "connection" is the one-master case. Durations are milliseconds in
 // JSON and time.Duration in Go. An option that is absent takes its default;
-// an option given as 0 means 0.
+// an option given as 0 means 0. A connection's "tls" is true or an object
+// of TLS options with Node's names (see [TLS]).
+//
+// Passwords and private keys are never shown: errors show a URL redacted
+// (redis://user:xxxxx@host), and a [Config], [Connection] or [TLS] printed
+// with fmt, logged with log/slog or encoded with encoding/json shows them
+// as xxxxx.
 package config
 
 import (
 	"cmp"
-	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -23,8 +29,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/gomodule/redigo/redis"
 
 	"github.com/leverege/lock/internal/core"
 )
@@ -53,7 +57,9 @@ const (
 	MaxDuration = 24 * time.Hour
 )
 
-// Config selects and configures a backend.
+// Config selects and configures a backend. Printed, logged or encoded, it
+// shows its connections' passwords and private keys as xxxxx (see
+// [Connection.Format]).
 type Config struct {
 	Type      string // Redis or InMemory
 	Namespace string // used by LockNs when the caller gives none
@@ -83,25 +89,30 @@ type LockOptions struct {
 }
 
 // Connection is one Redis master: host and port (with optional credentials,
-// database and TLS), or a redis:// or rediss:// URL carrying all of them.
+// database and TLS), or a redis:// or rediss:// URL carrying all of them
+// (and TLS, beside a rediss:// URL, to say how to speak it). Printed with
+// fmt, logged with log/slog or encoded with encoding/json, it shows its
+// password and private key as xxxxx.
 type Connection struct {
-	Host     string
-	Port     int
-	Username string
-	Password string
-	DB       int
-	TLS      bool
-	URL      string
+	Host     string // host name or address ("host")
+	Port     int    // TCP port ("port")
+	Username string // ACL user for AUTH ("username"); needs Password
+	Password string // for AUTH ("password"); shown as xxxxx
+	DB       int    // database to SELECT ("db")
+	// TLS, when not nil, dials with TLS as it says ("tls"). With URL, it is
+	// allowed beside a rediss:// URL only, whose scheme already means TLS.
+	TLS *TLS
+	// URL ("url") is redis://[user:password@]host[:port][/db], or rediss://
+	// for TLS; the fields above but TLS must then be empty.
+	URL string
 }
 
-// Addr is the master's host:port (from the URL when there is one).
+// Addr is the master's host:port (from the URL when there is one). It never
+// shows the user info of a URL, which may hold the password.
 func (c Connection) Addr() string {
 	if c.URL != "" {
-		if u, err := url.Parse(c.URL); err == nil {
-			if u.Port() == "" {
-				return net.JoinHostPort(u.Hostname(), strconv.Itoa(DefaultPort))
-			}
-			return u.Host
+		if e, err := parseURL(c.URL); err == nil {
+			return e.addr()
 		}
 	}
 	return net.JoinHostPort(c.Host, strconv.Itoa(c.Port))
@@ -126,7 +137,8 @@ func Default() *Config {
 
 // Validate reports the first thing wrong with c, naming the field as the
 // JSON names it. Parse validates what it returns; call Validate on a Config
-// built in Go.
+// built in Go. It reads the TLS files that connections name, and checks
+// their PEM as a dial would.
 func (c *Config) Validate() error {
 	switch c.Type {
 	case InMemory:
@@ -172,54 +184,112 @@ type connErr struct{ field, msg string }
 
 func (e *connErr) Error() string { return e.field + ": " + e.msg }
 
+// validate checks c, reading its TLS files and PEM as a dial would.
 func (c Connection) validate() error {
+	e, err := c.endpoint()
+	if err == nil && e.tls != nil {
+		_, err = e.tls.config(e.host)
+	}
+	return err
+}
+
+// endpoint is where and how to dial a master, from its URL or its fields.
+type endpoint struct {
+	host               string
+	port               int
+	username, password string
+	db                 int
+	tls                *TLS // nil: no TLS
+}
+
+func (e endpoint) addr() string { return net.JoinHostPort(e.host, strconv.Itoa(e.port)) }
+
+// endpoint checks c and says where and how to dial it.
+func (c Connection) endpoint() (endpoint, error) {
 	if c.URL != "" {
-		if c.Host != "" || c.Port != 0 || c.Username != "" || c.Password != "" || c.DB != 0 || c.TLS {
-			return &connErr{"url", "give either url or host/port/username/password/db/tls, not both"}
+		if c.Host != "" || c.Port != 0 || c.Username != "" || c.Password != "" || c.DB != 0 {
+			return endpoint{}, &connErr{"url", "give either url or host/port/username/password/db, not both"}
 		}
-		return validateURL(c.URL)
+		e, err := parseURL(c.URL)
+		switch {
+		case err != nil:
+			return endpoint{}, err
+		case c.TLS != nil && e.tls == nil:
+			return endpoint{}, &connErr{"tls", "needs a rediss:// url (a url's scheme says whether to use TLS): use rediss://"}
+		case c.TLS != nil:
+			e.tls = c.TLS
+		}
+		return e, nil
 	}
 	switch {
 	case c.Host == "":
-		return &connErr{"host", "must not be empty"}
+		return endpoint{}, &connErr{"host", "must not be empty"}
 	case strings.ContainsAny(c.Host, "/ "):
-		return &connErr{"host", fmt.Sprintf("%q is not a host name or address", c.Host)}
+		return endpoint{}, &connErr{"host", fmt.Sprintf("%q is not a host name or address", c.Host)}
 	case c.Port < 1 || c.Port > 65535:
-		return &connErr{"port", fmt.Sprintf("%d is not a TCP port (1-65535)", c.Port)}
+		return endpoint{}, &connErr{"port", fmt.Sprintf("%d is not a TCP port (1-65535)", c.Port)}
 	case c.DB < 0:
-		return &connErr{"db", fmt.Sprintf("%d must not be negative", c.DB)}
+		return endpoint{}, &connErr{"db", fmt.Sprintf("%d must not be negative", c.DB)}
 	}
-	return nil
+	return endpoint{host: c.Host, port: c.Port, username: c.Username, password: c.Password, db: c.DB, tls: c.TLS}, nil
 }
 
-func validateURL(raw string) error {
-	bad := func(format string, args ...any) error {
-		return &connErr{"url", fmt.Sprintf("%q: ", raw) + fmt.Sprintf(format, args...)}
-	}
+// parseURL reads a redis:// or rediss:// URL as redigo's DialURL does. Its
+// errors show the URL redacted (see redactURL) and never quote a part of
+// it that could come from the user info: a password with an unescaped /,
+// ? or # makes the parser take the rest of it for the host, port or path.
+func parseURL(raw string) (endpoint, error) {
+	shown := strconv.Quote(redactURL(raw))
+	bad := func(msg string) error { return &connErr{"url", shown + ": " + msg} }
 	u, err := url.Parse(raw)
 	if err != nil {
-		return bad("not a URL")
+		// url.Error quotes the URL, and its reason may quote a part of the
+		// user info: parse the URL again without it to tell the two apart.
+		var ue *url.Error
+		if _, err := url.Parse(redactUserInfo(raw)); errors.As(err, &ue) {
+			return endpoint{}, bad("not a URL: " + ue.Err.Error())
+		}
+		return endpoint{}, bad("not a URL: the user info (before @) is not valid; a / ? # or % in a password must be percent-encoded")
 	}
 	if u.Scheme != "redis" && u.Scheme != "rediss" {
-		return bad("scheme must be redis or rediss")
+		return endpoint{}, bad("the scheme must be redis or rediss")
 	}
-	if u.Hostname() == "" {
-		return bad("no host")
+	if u.Opaque != "" {
+		return endpoint{}, bad("no host: want " + u.Scheme + "://host")
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return endpoint{}, bad("a query or fragment (after ? or #) is not supported")
+	}
+	e := endpoint{host: u.Hostname(), port: DefaultPort}
+	if u.Scheme == "rediss" {
+		e.tls = &TLS{}
+	}
+	if e.host == "" {
+		return endpoint{}, bad("no host")
 	}
 	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return bad("port %q is not a TCP port (1-65535)", p)
+		if e.port, err = strconv.Atoi(p); err != nil || e.port < 1 || e.port > 65535 {
+			return endpoint{}, bad("the port is not a TCP port (1-65535)")
 		}
 	}
 	if db := strings.TrimPrefix(u.Path, "/"); db != "" {
-		if n, err := strconv.Atoi(db); err != nil || n < 0 {
-			return bad("database %q is not a number", db)
+		if strings.Trim(db, "0123456789") != "" {
+			return endpoint{}, bad("the database (the path) is not a number")
+		}
+		if e.db, err = strconv.Atoi(db); err != nil {
+			return endpoint{}, bad("the database (the path) is out of range")
 		}
 	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return bad("query and fragment are not supported")
+	if u.User != nil {
+		// As redigo: a user info without a colon is a password alone, as
+		// redis-cli takes it.
+		if pw, ok := u.User.Password(); ok {
+			e.username, e.password = u.User.Username(), pw
+		} else {
+			e.password = u.User.Username()
+		}
 	}
-	return nil
+	return e, nil
 }
 
 func checkDuration(field string, d time.Duration, positive bool) error {
@@ -236,23 +306,4 @@ func checkDuration(field string, d time.Duration, positive bool) error {
 
 func fieldErr(field, format string, args ...any) error {
 	return fmt.Errorf("config: %s: %s", field, fmt.Sprintf(format, args...))
-}
-
-// Dial connects to the master as a Locker built by lock.Create does: with
-// its credentials, database and TLS (or its URL), the connection bounded
-// by ctx, and each read and write by timeout (when positive).
-func (c Connection) Dial(ctx context.Context, timeout time.Duration) (redis.Conn, error) {
-	var opts []redis.DialOption
-	if timeout > 0 {
-		opts = append(opts, redis.DialReadTimeout(timeout), redis.DialWriteTimeout(timeout))
-	}
-	if c.URL != "" {
-		return redis.DialURLContext(ctx, c.URL, opts...)
-	}
-	return redis.DialContext(ctx, "tcp", c.Addr(), append(opts,
-		redis.DialUsername(c.Username),
-		redis.DialPassword(c.Password),
-		redis.DialDatabase(c.DB),
-		redis.DialUseTLS(c.TLS),
-	)...)
 }

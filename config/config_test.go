@@ -1,12 +1,10 @@
 package config_test
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"github.com/leverege/lock/config"
 )
@@ -74,7 +72,7 @@ func TestParseShapes(t *testing.T) {
 				{"url":"redis://c"}],
 			  "lockOptions":{"nodeTimeout":20,"retryDelay":12.5,"fencing":true}}`,
 			config.Config{Type: "redis", Connections: []config.Connection{
-				{Host: "a", Port: 7000, Username: "u", Password: "p", DB: 2, TLS: true},
+				{Host: "a", Port: 7000, Username: "u", Password: "p", DB: 2, TLS: &config.TLS{}},
 				{URL: "rediss://:pw@b:7001/3"},
 				{URL: "redis://c"},
 			}, LockOptions: config.LockOptions{DriftFactor: 0.01, RetryCount: 10, RetryDelay: 12500 * time.Microsecond, RetryJitter: 100 * time.Millisecond, NodeTimeout: 20 * time.Millisecond, Fencing: true}},
@@ -86,9 +84,15 @@ func TestParseShapes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := config.Parse([]byte(tc.json))
-			require.NoError(t, err)
-			assert.Equal(t, tc.want, *got)
-			assert.NoError(t, got.Validate())
+			if err != nil {
+				t.Fatalf("Parse(%q) err = %v, want nil", tc.json, err)
+			}
+			if !reflect.DeepEqual(*got, tc.want) {
+				t.Errorf("Parse(%q) =\n%#v\nwant\n%#v", tc.json, *got, tc.want)
+			}
+			if err := got.Validate(); err != nil {
+				t.Errorf("Parse(%q).Validate() = %v, want nil", tc.json, err)
+			}
 		})
 	}
 }
@@ -153,28 +157,53 @@ func TestParseErrors(t *testing.T) {
 		{`{"lockConfig":{"lockConfig":{}}}`, "lockConfig.lockConfig: unknown field"},
 		{`{"type":"inMemory","lockConfig":{}}`, "not both"},
 	} {
-		_, err := config.Parse([]byte(tc.json))
-		if assert.Error(t, err, "Parse(%s)", tc.json) {
-			assert.Contains(t, err.Error(), tc.want, "Parse(%s)", tc.json)
-			assert.True(t, strings.HasPrefix(err.Error(), "config: "), "Parse(%s) = %v", tc.json, err)
+		got, err := config.Parse([]byte(tc.json))
+		switch {
+		case err == nil:
+			t.Errorf("Parse(%q) = %+v, want an error containing %q", tc.json, got, tc.want)
+		case !strings.Contains(err.Error(), tc.want):
+			t.Errorf("Parse(%q) err = %v, want it to contain %q", tc.json, err, tc.want)
+		case !strings.HasPrefix(err.Error(), "config: "):
+			t.Errorf("Parse(%q) err = %v, want it to start with \"config: \"", tc.json, err)
+		case got != nil:
+			t.Errorf("Parse(%q) = %+v with err %v, want nil", tc.json, got, err)
 		}
 	}
 }
 
 func TestValidateGoConfig(t *testing.T) {
-	assert.NoError(t, config.Default().Validate())
+	if err := config.Default().Validate(); err != nil {
+		t.Errorf("Default().Validate() = %v, want nil", err)
+	}
 	c := &config.Config{Type: config.Redis, Connections: []config.Connection{{Host: "h", Port: 1}}}
-	err := c.Validate()
-	require.Error(t, err, "a zero NodeTimeout is not usable")
-	assert.Contains(t, err.Error(), "nodeTimeout")
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "nodeTimeout") {
+		t.Errorf("Validate() with a zero NodeTimeout = %v, want an error naming nodeTimeout", err)
+	}
 	c.LockOptions = config.DefaultLockOptions()
-	assert.NoError(t, c.Validate())
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate() with the default lock options = %v, want nil", err)
+	}
 	c.LockOptions.RetryDelay = 25 * time.Hour
-	assert.ErrorContains(t, c.Validate(), "lockOptions.retryDelay: 25h0m0s is more than the 24h0m0s allowed")
-	c.LockOptions = config.DefaultLockOptions()
-	assert.Equal(t, "h:1", c.Connections[0].Addr())
-	assert.Equal(t, "b:6379", config.Connection{URL: "redis://b"}.Addr())
-	assert.Equal(t, "[::1]:7", config.Connection{Host: "::1", Port: 7}.Addr())
+	const want = "config: lockOptions.retryDelay: 25h0m0s is more than the 24h0m0s allowed"
+	if err := c.Validate(); err == nil || err.Error() != want {
+		t.Errorf("Validate() with a 25h retryDelay = %v, want %q", err, want)
+	}
+}
+
+func TestAddr(t *testing.T) {
+	for _, tc := range []struct {
+		conn config.Connection
+		want string
+	}{
+		{config.Connection{Host: "h", Port: 1}, "h:1"},
+		{config.Connection{URL: "redis://b"}, "b:6379"},
+		{config.Connection{URL: "rediss://u:pw@b:7/2"}, "b:7"},
+		{config.Connection{Host: "::1", Port: 7}, "[::1]:7"},
+	} {
+		if got := tc.conn.Addr(); got != tc.want {
+			t.Errorf("%+v.Addr() = %q, want %q", tc.conn, got, tc.want)
+		}
+	}
 }
 
 // FuzzParse: no input makes Parse panic, and whatever it accepts is valid.

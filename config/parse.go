@@ -33,8 +33,21 @@ type rawConnection struct {
 	Username string  `json:"username"`
 	Password string  `json:"password"`
 	DB       int     `json:"db"`
-	TLS      bool    `json:"tls"`
-	URL      string  `json:"url"`
+	// true, false or an object (rawTLS): decoded by build, which names it.
+	TLS json.RawMessage `json:"tls"`
+	URL string          `json:"url"`
+}
+
+// rawTLS is a connection's "tls" object, with Node's tls.connect names.
+type rawTLS struct {
+	CA                 string `json:"ca"`
+	Cert               string `json:"cert"`
+	Key                string `json:"key"`
+	CAFile             string `json:"caFile"`
+	CertFile           string `json:"certFile"`
+	KeyFile            string `json:"keyFile"`
+	ServerName         string `json:"servername"`
+	RejectUnauthorized *bool  `json:"rejectUnauthorized"` // default true
 }
 
 type rawLockOptions struct {
@@ -265,7 +278,11 @@ func (r *rawConfig) build(prefix string) (*Config, error) {
 }
 
 func (r *rawConnection) build(field string) (Connection, error) {
-	c := Connection{Username: r.Username, Password: r.Password, DB: r.DB, TLS: r.TLS, URL: r.URL}
+	c := Connection{Username: r.Username, Password: r.Password, DB: r.DB, URL: r.URL}
+	var err error
+	if c.TLS, err = buildTLS(r.TLS, field+".tls"); err != nil {
+		return c, err
+	}
 	if r.URL == "" {
 		c.Host, c.Port = DefaultHost, DefaultPort
 	}
@@ -279,6 +296,53 @@ func (r *rawConnection) build(field string) (Connection, error) {
 		return c, fmt.Errorf("config: %s.%w", field, err)
 	}
 	return c, nil
+}
+
+// buildTLS reads a connection's "tls": true (TLS with the defaults),
+// false or null (none), or an object of TLS options.
+func buildTLS(data json.RawMessage, field string) (*TLS, error) {
+	var on bool
+	switch data := bytes.TrimSpace(data); {
+	case len(data) == 0 || bytes.Equal(data, []byte("null")):
+		return nil, nil
+	case json.Unmarshal(data, &on) == nil:
+		if on {
+			return &TLS{}, nil
+		}
+		return nil, nil
+	case data[0] != '{':
+		return nil, fieldErr(field, "want true, false or an object, got %s", jsonValueKind(data[0]))
+	}
+	// Unknown names were refused by checkKeys; what is left is a field of
+	// the wrong type.
+	var r rawTLS
+	if err := json.Unmarshal(data, &r); err != nil {
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &typ) {
+			return nil, fieldErr(field+"."+typ.Field, "want %s, got %s", jsonKind(typ.Type.Kind().String()), typ.Value)
+		}
+		return nil, fieldErr(field, "%s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	t := &TLS{CA: r.CA, Cert: r.Cert, Key: r.Key, CAFile: r.CAFile, CertFile: r.CertFile, KeyFile: r.KeyFile, ServerName: r.ServerName}
+	if r.RejectUnauthorized != nil {
+		t.InsecureSkipVerify = !*r.RejectUnauthorized
+	}
+	return t, nil
+}
+
+// jsonValueKind names the kind of JSON value that starts with c.
+func jsonValueKind(c byte) string {
+	switch c {
+	case '"':
+		return "a string"
+	case '[':
+		return "an array"
+	case 't', 'f':
+		return "true or false"
+	case 'n':
+		return "null"
+	}
+	return "a number"
 }
 
 // millis turns a JSON millisecond count into a Duration.
@@ -298,6 +362,7 @@ func millis(field string, ms float64) (time.Duration, error) {
 var (
 	configKeys      = []string{"type", "namespace", "connection", "connections", "lockOptions", "retry", "delay"}
 	connectionKeys  = []string{"host", "port", "username", "password", "db", "tls", "url"}
+	tlsKeys         = []string{"ca", "cert", "key", "caFile", "certFile", "keyFile", "servername", "rejectUnauthorized"}
 	lockOptionsKeys = []string{"driftFactor", "retryCount", "retryDelay", "retryJitter", "nodeTimeout", "restartDelay", "fencing"}
 )
 
@@ -313,7 +378,7 @@ func checkKeys(data []byte, prefix string, top bool) error {
 		return err
 	}
 	if c, ok := fields["connection"]; ok {
-		if _, err := objectKeys(c, prefix+"connection.", connectionKeys); err != nil {
+		if err := checkConnectionKeys(c, prefix+"connection."); err != nil {
 			return err
 		}
 	}
@@ -321,13 +386,28 @@ func checkKeys(data []byte, prefix string, top bool) error {
 		var list []json.RawMessage
 		_ = json.Unmarshal(cs, &list)
 		for i, c := range list {
-			if _, err := objectKeys(c, fmt.Sprintf("%sconnections[%d].", prefix, i), connectionKeys); err != nil {
+			if err := checkConnectionKeys(c, fmt.Sprintf("%sconnections[%d].", prefix, i)); err != nil {
 				return err
 			}
 		}
 	}
 	if lo, ok := fields["lockOptions"]; ok {
 		if _, err := objectKeys(lo, prefix+"lockOptions.", lockOptionsKeys); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkConnectionKeys checks the names in a connection object, and in its
+// tls object if it has one (true and false have none).
+func checkConnectionKeys(data []byte, prefix string) error {
+	fields, err := objectKeys(data, prefix, connectionKeys)
+	if err != nil {
+		return err
+	}
+	if t, ok := fields["tls"]; ok {
+		if _, err := objectKeys(t, prefix+"tls.", tlsKeys); err != nil {
 			return err
 		}
 	}

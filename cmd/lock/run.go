@@ -35,6 +35,9 @@ COMMAND runs with stdin, stdout and stderr passed through and with
 in its environment. Unless stdin is a terminal, COMMAND gets a process
 group of its own: signals go to the whole group, and whatever is left of
 the group when COMMAND exits is killed before the lock is released.
+
+LOCK_CONFIG, which may hold passwords, is removed from COMMAND's
+environment unless --pass-config is given.
 `
 
 const runTail = `
@@ -74,6 +77,7 @@ func cmdRun(args []string, stdin, stdout, stderr *os.File) error {
 	wait := fset.Duration("wait", 0, "wait up to this long for the lock (default: the configuration's retry schedule)")
 	noWait := fset.Bool("no-wait", false, "one attempt: exit 75 at once if the lock is held elsewhere")
 	grace := fset.Duration("grace", 10*time.Second, "when the lock is lost, time between SIGTERM and SIGKILL to the command")
+	passConfig := fset.Bool("pass-config", false, "pass LOCK_CONFIG on to the command; by default it is removed from the command's environment, since it may hold passwords")
 	if err := parse(fset, args, stdout, runHead, runTail); err != nil {
 		return err
 	}
@@ -144,6 +148,7 @@ func cmdRun(args []string, stdin, stdout, stderr *os.File) error {
 		stderr:   stderr,
 		ownGroup: !isTerminal(stdin),
 	}
+	r.passConfig = *passConfig
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	r.cancelWait = cancel
@@ -177,6 +182,7 @@ type runner struct {
 	stdout     *os.File
 	stderr     *os.File
 	ownGroup   bool
+	passConfig bool // keep LOCK_CONFIG in the command's environment
 	cancelWait context.CancelFunc
 
 	mu          sync.Mutex
@@ -219,7 +225,7 @@ func (r *runner) relay(sigs <-chan os.Signal, done <-chan struct{}) {
 func (r *runner) run(ctx context.Context, l lock.Lock) error {
 	cmd := exec.Command(r.argv[0], r.argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = r.stdin, r.stdout, r.stderr
-	cmd.Env = childEnv(os.Environ(), l)
+	cmd.Env = childEnv(os.Environ(), l, r.passConfig)
 	setupChild(cmd, r.ownGroup)
 	r.mu.Lock()
 	if r.interrupted != nil { // the signal came just as the lock was acquired
@@ -298,14 +304,20 @@ func startErr(name string, err error) error {
 }
 
 // childEnv is env without any LOCK_KEY, LOCK_VALUE or LOCK_FENCE it
-// inherited (from an outer `lock run`, say), with this lock's.
-func childEnv(env []string, l lock.Lock) []string {
+// inherited (from an outer `lock run`, say), with this lock's. LOCK_CONFIG
+// is left out too unless passConfig: it may hold the masters' passwords,
+// which the command has no need for.
+func childEnv(env []string, l lock.Lock, passConfig bool) []string {
 	out := make([]string, 0, len(env)+3)
 	for _, kv := range env {
 		name, _, _ := strings.Cut(kv, "=")
 		switch name {
 		case "LOCK_KEY", "LOCK_VALUE", "LOCK_FENCE":
 			continue
+		case lock.EnvVar:
+			if !passConfig {
+				continue
+			}
 		}
 		out = append(out, kv)
 	}
