@@ -61,6 +61,8 @@ func Create(opts Options) (Locker, error) {
 			redlock.WithNodeTimeout(lo.NodeTimeout),
 			redlock.WithRestartDelay(lo.RestartDelay),
 			redlock.WithFencing(lo.Fencing),
+			redlock.WithReplicaAcks(lo.ReplicaAcks),
+			redlock.WithRequireNoEviction(lo.RequireNoEviction),
 			redlock.WithObserver(opts.Observer),
 			redlock.WithNodeNames(names...),
 		)

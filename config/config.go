@@ -86,6 +86,16 @@ type LockOptions struct {
 	// Fencing ("fencing"; ours): every acquisition gets a fencing token,
 	// Lock.Token(). Off by default. See redlock.WithFencing.
 	Fencing bool
+	// ReplicaAcks ("replicaAcks"; ours): a master's yes to an acquisition
+	// or extension counts once that many of its replicas have the write
+	// (WAIT); 0, the default, counts it at once. It narrows what a failover
+	// can lose; it does not close it. See redlock.WithReplicaAcks.
+	ReplicaAcks int
+	// RequireNoEviction ("requireNoEviction"; ours): the votes of masters
+	// whose maxmemory-policy can evict lock keys do not count. Off by
+	// default (such masters are only warned of). See
+	// redlock.WithRequireNoEviction.
+	RequireNoEviction bool
 }
 
 // Connection is one Redis master: host and port (with optional credentials,
@@ -161,6 +171,8 @@ func (c *Config) Validate() error {
 		switch {
 		case math.IsNaN(o.DriftFactor) || o.DriftFactor < 0 || o.DriftFactor >= 1:
 			return fieldErr("lockOptions.driftFactor", "%v must be in [0, 1)", o.DriftFactor)
+		case o.ReplicaAcks < 0:
+			return fieldErr("lockOptions.replicaAcks", "%d must not be negative", o.ReplicaAcks)
 		}
 		if err := cmp.Or(
 			checkDuration("lockOptions.retryDelay", o.RetryDelay, false),

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+
+	"github.com/leverege/lock/internal/core"
 )
 
 // Dial connects to the master as a Locker built by lock.Create does: with
@@ -157,41 +159,41 @@ func tlsFailure(err error, sentCert bool) error {
 	required := "the server requires a client certificate: set tls.cert and tls.key (or tls.certFile and tls.keyFile)"
 	switch {
 	case errors.As(err, &unknownCA):
-		return fmt.Errorf("TLS: the server's certificate is not trusted, being signed by an unknown authority: set tls.ca or tls.caFile to the CA that signed it: %w", err)
+		return fmt.Errorf("%w: the server's certificate is not trusted, being signed by an unknown authority: set tls.ca or tls.caFile to the CA that signed it: %w", core.ErrTLS, err)
 	case errors.As(err, &hostname):
-		return fmt.Errorf("TLS: the server's certificate is not valid for %q: set tls.servername to a name it carries: %w", hostname.Host, err)
+		return fmt.Errorf("%w: the server's certificate is not valid for %q: set tls.servername to a name it carries: %w", core.ErrTLS, hostname.Host, err)
 	case errors.As(err, &invalid), errors.As(err, &verify):
-		return fmt.Errorf("TLS: the server's certificate is not valid: %w", err)
+		return fmt.Errorf("%w: the server's certificate is not valid: %w", core.ErrTLS, err)
 	case errors.As(err, &op) && op.Op == "remote error":
 		// The server's TLS alert (crypto/tls's unexported alert type, so
 		// told by its text).
 		switch op.Err.Error() {
 		case "tls: certificate required":
-			return fmt.Errorf("TLS: %s: %w", required, err)
+			return fmt.Errorf("%w: %s: %w", core.ErrTLS, required, err)
 		case "tls: bad certificate", "tls: unknown certificate authority", "tls: unknown certificate",
 			"tls: unsupported certificate", "tls: expired certificate", "tls: revoked certificate", "tls: access denied":
 			if sentCert {
-				return fmt.Errorf("TLS: %s: %w", refused, err)
+				return fmt.Errorf("%w: %s: %w", core.ErrTLS, refused, err)
 			}
 		case "tls: handshake failure":
 			if !sentCert { // what TLS 1.2 servers send for a missing certificate
-				return fmt.Errorf("TLS: the handshake failed; the server may require a client certificate (tls.cert and tls.key): %w", err)
+				return fmt.Errorf("%w: the handshake failed; the server may require a client certificate (tls.cert and tls.key): %w", core.ErrTLS, err)
 			}
 		}
-		return fmt.Errorf("TLS: the server refused the connection: %w", err)
+		return fmt.Errorf("%w: the server refused the connection: %w", core.ErrTLS, err)
 	case errors.As(err, &header):
-		return fmt.Errorf("TLS: the handshake failed: the server does not speak TLS on this port: %w", err)
+		return fmt.Errorf("%w: the handshake failed: the server does not speak TLS on this port: %w", core.ErrTLS, err)
 	case inHandshake && errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("TLS: no answer to the handshake in time (is the port a TLS port?): %w", err)
+		return fmt.Errorf("%w: no answer to the handshake in time (is the port a TLS port?): %w", core.ErrTLS, err)
 	case inHandshake:
-		return fmt.Errorf("TLS: the handshake failed: %w", err)
+		return fmt.Errorf("%w: the handshake failed: %w", core.ErrTLS, err)
 	case errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET):
 		// The server hung up on the first request without a word: what a
 		// server that refused the certificate does when its alert was lost.
 		if sentCert {
-			return fmt.Errorf("TLS: the server closed the connection after the handshake; it may have refused the client certificate: %w", err)
+			return fmt.Errorf("%w: the server closed the connection after the handshake; it may have refused the client certificate: %w", core.ErrTLS, err)
 		}
-		return fmt.Errorf("TLS: the server closed the connection after the handshake; it may require a client certificate (tls.cert and tls.key): %w", err)
+		return fmt.Errorf("%w: the server closed the connection after the handshake; it may require a client certificate (tls.cert and tls.key): %w", core.ErrTLS, err)
 	}
 	return err
 }

@@ -58,6 +58,8 @@ type rawLockOptions struct {
 	NodeTimeout  *float64 `json:"nodeTimeout"`
 	RestartDelay *float64 `json:"restartDelay"`
 	Fencing      *bool    `json:"fencing"`
+	ReplicaAcks  *int     `json:"replicaAcks"`
+	NoEviction   *bool    `json:"requireNoEviction"`
 }
 
 // Parse reads a lock configuration in any of the shapes the package
@@ -172,6 +174,7 @@ func (r *rawConfig) redisField() string {
 		{"driftFactor", o.DriftFactor != nil}, {"retryCount", o.RetryCount != nil},
 		{"retryDelay", o.RetryDelay != nil}, {"retryJitter", o.RetryJitter != nil},
 		{"nodeTimeout", o.NodeTimeout != nil}, {"restartDelay", o.RestartDelay != nil},
+		{"replicaAcks", o.ReplicaAcks != nil}, {"requireNoEviction", o.NoEviction != nil},
 	} {
 		if f.set {
 			return "lockOptions." + f.name
@@ -250,6 +253,12 @@ func (r *rawConfig) build(prefix string) (*Config, error) {
 		}
 		if o.Fencing != nil {
 			lo.Fencing = *o.Fencing
+		}
+		if o.ReplicaAcks != nil {
+			lo.ReplicaAcks = *o.ReplicaAcks
+		}
+		if o.NoEviction != nil {
+			lo.RequireNoEviction = *o.NoEviction
 		}
 		for _, d := range []struct {
 			name string
@@ -363,7 +372,7 @@ var (
 	configKeys      = []string{"type", "namespace", "connection", "connections", "lockOptions", "retry", "delay"}
 	connectionKeys  = []string{"host", "port", "username", "password", "db", "tls", "url"}
 	tlsKeys         = []string{"ca", "cert", "key", "caFile", "certFile", "keyFile", "servername", "rejectUnauthorized"}
-	lockOptionsKeys = []string{"driftFactor", "retryCount", "retryDelay", "retryJitter", "nodeTimeout", "restartDelay", "fencing"}
+	lockOptionsKeys = []string{"driftFactor", "retryCount", "retryDelay", "retryJitter", "nodeTimeout", "restartDelay", "fencing", "replicaAcks", "requireNoEviction"}
 )
 
 // checkKeys rejects any field name that is not spelt exactly as above,

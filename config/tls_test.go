@@ -16,6 +16,7 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
+	lock "github.com/leverege/lock"
 	"github.com/leverege/lock/config"
 )
 
@@ -269,38 +270,38 @@ func TestTLSDial(t *testing.T) {
 			isType func(error) bool // the original in the chain
 		}{
 			{"wrong CA", at(s.open, "", with(func(c *config.TLS) { c.CA = p.otherCAPEM })),
-				"TLS: the server's certificate is not trusted, being signed by an unknown authority: set tls.ca or tls.caFile to the CA that signed it: tls: failed to verify certificate: x509: certificate signed by unknown authority",
+				"TLS failed: the server's certificate is not trusted, being signed by an unknown authority: set tls.ca or tls.caFile to the CA that signed it: tls: failed to verify certificate: x509: certificate signed by unknown authority",
 				func(err error) bool {
 					var v *tls.CertificateVerificationError
 					var u x509.UnknownAuthorityError
 					return errors.As(err, &v) && errors.As(err, &u)
 				}},
 			{"no CA: system roots", at(s.open, "", with(func(c *config.TLS) { c.CA = "" })),
-				"TLS: the server's certificate is not trusted",
+				"TLS failed: the server's certificate is not trusted",
 				func(err error) bool { var u x509.UnknownAuthorityError; return errors.As(err, &u) }},
 			{"name mismatch", at(s.open, "", with(func(c *config.TLS) { c.ServerName = "other.test" })),
-				`TLS: the server's certificate is not valid for "other.test": set tls.servername to a name it carries: tls: failed to verify certificate: x509: certificate is valid for redis.test, not other.test`,
+				`TLS failed: the server's certificate is not valid for "other.test": set tls.servername to a name it carries: tls: failed to verify certificate: x509: certificate is valid for redis.test, not other.test`,
 				func(err error) bool { var h x509.HostnameError; return errors.As(err, &h) }},
 			{"no client certificate", at(s.open, "", &config.TLS{CA: p.caPEM}),
-				"TLS: the server requires a client certificate: set tls.cert and tls.key (or tls.certFile and tls.keyFile): remote error: tls: certificate required",
+				"TLS failed: the server requires a client certificate: set tls.cert and tls.key (or tls.certFile and tls.keyFile): remote error: tls: certificate required",
 				isAlert("tls: certificate required")},
 			{"no client certificate, AUTH", at(s.locked, s.lockedPassword, &config.TLS{CAFile: p.caFile}),
-				"TLS: the server requires a client certificate: set tls.cert and tls.key (or tls.certFile and tls.keyFile): remote error: tls: certificate required",
+				"TLS failed: the server requires a client certificate: set tls.cert and tls.key (or tls.certFile and tls.keyFile): remote error: tls: certificate required",
 				isAlert("tls: certificate required")},
 			{"client certificate refused", at(s.open, "", with(func(c *config.TLS) { c.Cert, c.Key = p.otherPEM, p.otherKeyPEM })),
-				"TLS: the server refused the client certificate (tls.cert or tls.certFile): it must be signed by a CA the server trusts (tls-ca-cert-file) and valid for client authentication: remote error: tls: unknown certificate authority",
+				"TLS failed: the server refused the client certificate (tls.cert or tls.certFile): it must be signed by a CA the server trusts (tls-ca-cert-file) and valid for client authentication: remote error: tls: unknown certificate authority",
 				isAlert("tls: unknown certificate authority")},
 			{"client certificate refused, AUTH", at(s.locked, s.lockedPassword, with(func(c *config.TLS) { c.Cert, c.Key = p.otherPEM, p.otherKeyPEM })),
-				"TLS: the server refused the client certificate",
+				"TLS failed: the server refused the client certificate",
 				isAlert("tls: unknown certificate authority")},
 			{"TLS 1.2, no client certificate", at(s.open, "", &config.TLS{Config: &tls.Config{RootCAs: s.pool, MaxVersion: tls.VersionTLS12}}),
-				"TLS: the handshake failed; the server may require a client certificate (tls.cert and tls.key): remote error: tls: handshake failure",
+				"TLS failed: the handshake failed; the server may require a client certificate (tls.cert and tls.key): remote error: tls: handshake failure",
 				isAlert("tls: handshake failure")},
 			{"TLS 1.2, client certificate refused", at(s.open, "", &config.TLS{Config: &tls.Config{RootCAs: s.pool, MaxVersion: tls.VersionTLS12, Certificates: []tls.Certificate{other}}}),
-				"TLS: the server refused the client certificate",
+				"TLS failed: the server refused the client certificate",
 				isAlert("tls: unknown certificate authority")},
 			{"a port without TLS", at(s.plain, "", full),
-				"TLS: no answer to the handshake in time (is the port a TLS port?): context deadline exceeded",
+				"TLS failed: no answer to the handshake in time (is the port a TLS port?): context deadline exceeded",
 				func(err error) bool { return errors.Is(err, context.DeadlineExceeded) }},
 		} {
 			// Three times: the server's alert and its reset race with the
@@ -315,6 +316,10 @@ func TestTLSDial(t *testing.T) {
 				cancel()
 				if err == nil || !strings.HasPrefix(err.Error(), tc.want) || !tc.isType(err) {
 					t.Errorf("%s: Dial() err = %v (%T), want %s... wrapping the original", tc.name, err, errors.Unwrap(err), tc.want)
+					break
+				}
+				if !errors.Is(err, lock.ErrTLS) {
+					t.Errorf("%s: Dial() err = %v, want it to match lock.ErrTLS", tc.name, err)
 					break
 				}
 			}
