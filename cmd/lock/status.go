@@ -129,7 +129,7 @@ type keyStatus struct {
 type sameServer struct {
 	Masters []string `json:"masters"` // their addresses, as configured
 	Indexes []int    `json:"indexes"` // their places in the configuration, from 0
-	RunID   *string  `json:"runId"`   // null when told apart by address only
+	RunID   *string  `json:"runId"`   // null when found by address alone
 }
 
 func cmdStatus(args []string, stdout io.Writer) error {
@@ -216,11 +216,12 @@ func writeJSON(w io.Writer, v any) error {
 }
 
 // probe asks one master everything, within timeout in all. Every error
-// it keeps has c's passwords taken out: errors come from the network and
-// from redigo, which can quote what they were given.
+// it keeps has c's passwords taken out (errors come from the network and
+// from redigo, which can quote what they were given), and is one line, so
+// that it keeps to its cell of the table.
 func probe(c config.Connection, timeout time.Duration, key string, restartDelay time.Duration) masterStatus {
 	st := ask(c, timeout, key, restartDelay)
-	st.Error = redactor(c)(st.Error)
+	st.Error = oneLine(redactor(c)(st.Error))
 	return st
 }
 
