@@ -2,8 +2,6 @@ package redlock
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -11,6 +9,7 @@ import (
 
 	"github.com/leverege/lock/internal/core"
 	"github.com/leverege/lock/internal/pipeline"
+	"github.com/leverege/lock/internal/redisinfo"
 )
 
 // What each master tells about itself when a connection to it opens: the
@@ -67,14 +66,15 @@ func (k *contacts) Receive(i int, reply any, err error) {
 	if err != nil {
 		return
 	}
-	f := infoFields(info)
-	maxmemory, _ := strconv.ParseInt(f["maxmemory"], 10, 64)
-	policy := f["maxmemory_policy"]
-	evicts := maxmemory > 0 && policy != "" && policy != "noeviction"
+	in := redisinfo.Parse(info)
+	runID, _ := in.Get("run_id")
+	maxmemory, _ := in.Int("maxmemory")
+	policy, known := in.Get("maxmemory_policy")
+	evicts := known && redisinfo.Evicts(policy, maxmemory)
 
 	k.mu.Lock()
 	m := &k.masters[i]
-	m.runID = f["run_id"]
+	m.runID = runID
 	warn := evicts && (!m.evicts.Load() || m.policy != policy)
 	m.policy, m.maxmemory = policy, maxmemory
 	m.evicts.Store(evicts)
@@ -139,15 +139,4 @@ func (k *contacts) evictable(i int) error {
 	defer k.mu.Unlock()
 	m := &k.masters[i]
 	return fmt.Errorf("%w: maxmemory-policy %s with maxmemory %d", core.ErrEvictable, m.policy, m.maxmemory)
-}
-
-// infoFields parses INFO's "name:value" lines.
-func infoFields(info string) map[string]string {
-	out := map[string]string{}
-	for line := range strings.Lines(info) {
-		if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok && !strings.HasPrefix(k, "#") {
-			out[k] = v
-		}
-	}
-	return out
 }
