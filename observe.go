@@ -5,36 +5,34 @@ import (
 	"errors"
 	"log/slog"
 
-	"github.com/leverege/lock/internal/core"
+	"github.com/leverege/lock/observe"
 )
 
 // Observer is told what a Locker does; see Options.Observer,
 // redlock.WithObserver and memlock.WithObserver. Observe must be quick and
-// must not block; it is called from many goroutines at once.
-type Observer = core.Observer
+// must not block; it is called from many goroutines at once. Declared in
+// package observe, with [observe.Event]'s fields.
+type Observer = observe.Observer
 
 // Event is one thing an Observer is told: its Kind says which, and which
-// fields are set.
-type Event = core.Event
+// fields are set. See [observe.Event] for its fields.
+type Event = observe.Event
 
 // Kind says what an Event reports.
-type Kind = core.Kind
+type Kind = observe.Kind
 
 // The kinds of Event.
 const (
-	KindLock    = core.KindLock    // a Lock call ended: Err, Took (the wait), Attempts
-	KindAttempt = core.KindAttempt // one attempt of a Lock call ended: Err, Took
-	KindExtend  = core.KindExtend  // an Extend call ended: Err, Took
-	KindUnlock  = core.KindUnlock  // an Unlock call ended: Err, Took, Held
-	KindNode    = core.KindNode    // one master's answer: Node, Addr, Op, Took, Err
-	KindMaster  = core.KindMaster  // trouble a master told of when a connection to it opened: Node, Addr, Err
+	KindLock    = observe.KindLock    // a Lock call ended: Err, Took (the wait), Attempts
+	KindAttempt = observe.KindAttempt // one attempt of a Lock call ended: Err, Took
+	KindExtend  = observe.KindExtend  // an Extend call ended: Err, Took
+	KindUnlock  = observe.KindUnlock  // an Unlock call ended: Err, Took, Held
+	KindNode    = observe.KindNode    // one master's answer: Node, Addr, Op, Took, Err
+	KindMaster  = observe.KindMaster  // trouble a master told of when a connection to it opened: Node, Addr, Err
 )
 
 // ObserverFunc is an Observer made of a function.
-type ObserverFunc func(Event)
-
-// Observe calls f(e).
-func (f ObserverFunc) Observe(e Event) { f(e) }
+type ObserverFunc = observe.Func
 
 // SlogObserver logs every event to l: failed Locks, Extends and Unlocks,
 // masters that failed to answer, answered with an error or are rejoining,

@@ -14,7 +14,7 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
-	"github.com/leverege/lock/internal/core"
+	"github.com/leverege/lock/lockerr"
 )
 
 // Dial connects to the master as a Locker built by lock.Create does: with
@@ -159,41 +159,41 @@ func tlsFailure(err error, sentCert bool) error {
 	required := "the server requires a client certificate: set tls.cert and tls.key (or tls.certFile and tls.keyFile)"
 	switch {
 	case errors.As(err, &unknownCA):
-		return fmt.Errorf("%w: the server's certificate is not trusted, being signed by an unknown authority: set tls.ca or tls.caFile to the CA that signed it: %w", core.ErrTLS, err)
+		return fmt.Errorf("%w: the server's certificate is not trusted, being signed by an unknown authority: set tls.ca or tls.caFile to the CA that signed it: %w", lockerr.ErrTLS, err)
 	case errors.As(err, &hostname):
-		return fmt.Errorf("%w: the server's certificate is not valid for %q: set tls.servername to a name it carries: %w", core.ErrTLS, hostname.Host, err)
+		return fmt.Errorf("%w: the server's certificate is not valid for %q: set tls.servername to a name it carries: %w", lockerr.ErrTLS, hostname.Host, err)
 	case errors.As(err, &invalid), errors.As(err, &verify):
-		return fmt.Errorf("%w: the server's certificate is not valid: %w", core.ErrTLS, err)
+		return fmt.Errorf("%w: the server's certificate is not valid: %w", lockerr.ErrTLS, err)
 	case errors.As(err, &op) && op.Op == "remote error":
 		// The server's TLS alert (crypto/tls's unexported alert type, so
 		// told by its text).
 		switch op.Err.Error() {
 		case "tls: certificate required":
-			return fmt.Errorf("%w: %s: %w", core.ErrTLS, required, err)
+			return fmt.Errorf("%w: %s: %w", lockerr.ErrTLS, required, err)
 		case "tls: bad certificate", "tls: unknown certificate authority", "tls: unknown certificate",
 			"tls: unsupported certificate", "tls: expired certificate", "tls: revoked certificate", "tls: access denied":
 			if sentCert {
-				return fmt.Errorf("%w: %s: %w", core.ErrTLS, refused, err)
+				return fmt.Errorf("%w: %s: %w", lockerr.ErrTLS, refused, err)
 			}
 		case "tls: handshake failure":
 			if !sentCert { // what TLS 1.2 servers send for a missing certificate
-				return fmt.Errorf("%w: the handshake failed; the server may require a client certificate (tls.cert and tls.key): %w", core.ErrTLS, err)
+				return fmt.Errorf("%w: the handshake failed; the server may require a client certificate (tls.cert and tls.key): %w", lockerr.ErrTLS, err)
 			}
 		}
-		return fmt.Errorf("%w: the server refused the connection: %w", core.ErrTLS, err)
+		return fmt.Errorf("%w: the server refused the connection: %w", lockerr.ErrTLS, err)
 	case errors.As(err, &header):
-		return fmt.Errorf("%w: the handshake failed: the server does not speak TLS on this port: %w", core.ErrTLS, err)
+		return fmt.Errorf("%w: the handshake failed: the server does not speak TLS on this port: %w", lockerr.ErrTLS, err)
 	case inHandshake && errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("%w: no answer to the handshake in time (is the port a TLS port?): %w", core.ErrTLS, err)
+		return fmt.Errorf("%w: no answer to the handshake in time (is the port a TLS port?): %w", lockerr.ErrTLS, err)
 	case inHandshake:
-		return fmt.Errorf("%w: the handshake failed: %w", core.ErrTLS, err)
+		return fmt.Errorf("%w: the handshake failed: %w", lockerr.ErrTLS, err)
 	case errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET):
 		// The server hung up on the first request without a word: what a
 		// server that refused the certificate does when its alert was lost.
 		if sentCert {
-			return fmt.Errorf("%w: the server closed the connection after the handshake; it may have refused the client certificate: %w", core.ErrTLS, err)
+			return fmt.Errorf("%w: the server closed the connection after the handshake; it may have refused the client certificate: %w", lockerr.ErrTLS, err)
 		}
-		return fmt.Errorf("%w: the server closed the connection after the handshake; it may require a client certificate (tls.cert and tls.key): %w", core.ErrTLS, err)
+		return fmt.Errorf("%w: the server closed the connection after the handshake; it may require a client certificate (tls.cert and tls.key): %w", lockerr.ErrTLS, err)
 	}
 	return err
 }

@@ -17,16 +17,18 @@ import (
 	"time"
 
 	"github.com/leverege/lock/internal/core"
+	"github.com/leverege/lock/lockerr"
+	"github.com/leverege/lock/observe"
 )
 
 // The errors that Locker and Lock return; the same values as the root
 // package's and package redlock's.
 var (
-	ErrNotAcquired     = core.ErrNotAcquired
-	ErrNotHeld         = core.ErrNotHeld
-	ErrNoQuorum        = core.ErrNoQuorum
-	ErrDestroyed       = core.ErrDestroyed
-	ErrInvalidArgument = core.ErrInvalidArgument
+	ErrNotAcquired     = lockerr.ErrNotAcquired
+	ErrNotHeld         = lockerr.ErrNotHeld
+	ErrNoQuorum        = lockerr.ErrNoQuorum
+	ErrDestroyed       = lockerr.ErrDestroyed
+	ErrInvalidArgument = lockerr.ErrInvalidArgument
 )
 
 // Defaults, as in the original package's InMemoryLock example.
@@ -42,7 +44,7 @@ type options struct {
 	namespace string
 	retry     core.Retry
 	fencing   bool
-	observer  core.Observer
+	observer  observe.Observer
 	now       func() time.Time
 }
 
@@ -72,7 +74,7 @@ func WithFencing(on bool) Option { return func(o *options) { o.fencing = on } }
 // WithObserver has o told what the Locker does: every Lock, attempt, Extend
 // and Unlock (there are no masters, so no KindNode events). Default none,
 // at no cost.
-func WithObserver(o core.Observer) Option { return func(o2 *options) { o2.observer = o } }
+func WithObserver(o observe.Observer) Option { return func(o2 *options) { o2.observer = o } }
 
 // WithClock replaces time.Now for deciding expiry (for tests). Retry waits
 // still use real timers.
@@ -150,7 +152,7 @@ func (m *Locker) acquire(ctx context.Context, key string, keys []string, ttl tim
 		return nil, err
 	}
 	if err := m.inflight.Enter(); err != nil {
-		return nil, &core.Error{Op: "lock", Key: key, Err: err}
+		return nil, &lockerr.Error{Op: "lock", Key: key, Err: err}
 	}
 	defer m.inflight.Exit()
 	ttl = ttl.Truncate(time.Millisecond) // as Redis keeps it
@@ -164,7 +166,7 @@ func (m *Locker) acquire(ctx context.Context, key string, keys []string, ttl tim
 	for tries.Next() {
 		l := m.attempt(key, keys, ttl)
 		if l == nil {
-			tries.Failed(core.Failure{Nodes: []*core.NodeError{{Node: 0, Addr: addr, Err: core.ErrTaken}}})
+			tries.Failed(core.Failure{Nodes: []*lockerr.NodeError{{Node: 0, Addr: addr, Err: lockerr.ErrTaken}}})
 			continue
 		}
 		if err := tries.Won(); err != nil {
@@ -325,7 +327,7 @@ func (l *Lock) Extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 		began = time.Now()
 	}
 	next, err := l.extend(ctx, ttl)
-	core.Report(l.m.opts.observer, core.KindExtend, l.key, began, l.since, err)
+	core.Report(l.m.opts.observer, observe.KindExtend, l.key, began, l.since, err)
 	return next, err
 }
 
@@ -336,17 +338,17 @@ func (l *Lock) extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 	}
 	ttl = ttl.Truncate(time.Millisecond)
 	if err := m.inflight.Enter(); err != nil {
-		return nil, &core.Error{Op: "extend", Key: l.key, Err: err}
+		return nil, &lockerr.Error{Op: "extend", Key: l.key, Err: err}
 	}
 	defer m.inflight.Exit()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.opts.now()
 	if !now.Before(l.exp) {
-		return nil, &core.Error{Op: "extend", Key: l.key, Attempts: 1, Err: core.ErrNotHeld, Cause: core.ErrExpired}
+		return nil, &lockerr.Error{Op: "extend", Key: l.key, Attempts: 1, Err: lockerr.ErrNotHeld, Cause: lockerr.ErrExpired}
 	}
 	if err := core.CtxErr(ctx); err != nil {
-		return nil, &core.Error{Op: "extend", Key: l.key, Attempts: 1, Err: core.ErrNoQuorum, Cause: err}
+		return nil, &lockerr.Error{Op: "extend", Key: l.key, Attempts: 1, Err: lockerr.ErrNoQuorum, Cause: err}
 	}
 	if !m.heldAll(l, now) {
 		return nil, m.notHeld("extend", l.key)
@@ -369,14 +371,14 @@ func (l *Lock) Unlock(context.Context) error {
 		began = time.Now()
 	}
 	err := l.unlock()
-	core.Report(l.m.opts.observer, core.KindUnlock, l.key, began, l.since, err)
+	core.Report(l.m.opts.observer, observe.KindUnlock, l.key, began, l.since, err)
 	return err
 }
 
 func (l *Lock) unlock() error {
 	m := l.m
 	if err := m.inflight.Enter(); err != nil {
-		return &core.Error{Op: "unlock", Key: l.key, Err: err}
+		return &lockerr.Error{Op: "unlock", Key: l.key, Err: err}
 	}
 	defer m.inflight.Exit()
 	m.mu.Lock()
@@ -398,6 +400,6 @@ func (l *Lock) unlock() error {
 }
 
 func (m *Locker) notHeld(op, key string) error {
-	return &core.Error{Op: op, Key: key, Attempts: 1, Err: core.ErrNotHeld,
-		Nodes: []*core.NodeError{{Node: 0, Addr: addr, Err: core.ErrNotHeldHere}}}
+	return &lockerr.Error{Op: op, Key: key, Attempts: 1, Err: lockerr.ErrNotHeld,
+		Nodes: []*lockerr.NodeError{{Node: 0, Addr: addr, Err: lockerr.ErrNotHeldHere}}}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/leverege/lock/internal/core"
+	"github.com/leverege/lock/lockerr"
 )
 
 // Lock acquires key as given for ttl, retrying as the options say. The
@@ -60,7 +61,7 @@ func (c *Client) acquire(ctx context.Context, keys keySet, ttl time.Duration) (*
 	ttl = ttl.Truncate(time.Millisecond)
 	drift := c.opts.drift(ttl)
 	if err := c.inflight.Enter(); err != nil {
-		return nil, &core.Error{Op: "lock", Key: keys.first, Err: err}
+		return nil, &lockerr.Error{Op: "lock", Key: keys.first, Err: err}
 	}
 	defer c.inflight.Exit()
 	line := &c.waiting
@@ -133,7 +134,7 @@ func (c *Client) attempt(keys keySet, ttl, drift time.Duration) (*Lock, core.Fai
 			return &Lock{c: c, keys: keys, value: value, exp: exp, token: token, since: start}, core.Failure{}
 		}
 		if failure.Why == nil {
-			failure.Why = core.ErrNoValidity
+			failure.Why = lockerr.ErrNoValidity
 		}
 	}
 	// 5. Otherwise release it on every master it may have reached.
@@ -155,11 +156,11 @@ func (c *Client) attempt(keys keySet, ttl, drift time.Duration) (*Lock, core.Fai
 func (c *Client) refusal(acq *fanout) (why error, final bool) {
 	down, misconfigured := 0, 0
 	for _, err := range acq.answers {
-		if err == nil || err == core.ErrTaken || err == errSkipped {
+		if err == nil || err == lockerr.ErrTaken || err == errSkipped {
 			continue
 		}
 		down++
-		if errors.Is(err, core.ErrAuth) || errors.Is(err, core.ErrTLS) {
+		if errors.Is(err, lockerr.ErrAuth) || errors.Is(err, lockerr.ErrTLS) {
 			misconfigured++
 		}
 	}
@@ -167,7 +168,7 @@ func (c *Client) refusal(acq *fanout) (why error, final bool) {
 	if down <= spare {
 		return nil, false
 	}
-	return core.ErrNoQuorum, misconfigured > spare
+	return lockerr.ErrNoQuorum, misconfigured > spare
 }
 
 // undo releases a failed attempt: it deletes the key on every master that
@@ -185,7 +186,7 @@ func (c *Client) undo(acq *fanout, keys keySet, value lockValue) {
 	acq.wait()
 	acq.stop()
 	for i, err := range acq.answers {
-		if errors.Is(err, core.ErrUnreachable) {
+		if errors.Is(err, lockerr.ErrUnreachable) {
 			rel.record(i, errSkipped)
 		}
 	}

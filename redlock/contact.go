@@ -7,9 +7,10 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
-	"github.com/leverege/lock/internal/core"
 	"github.com/leverege/lock/internal/pipeline"
 	"github.com/leverege/lock/internal/redisinfo"
+	"github.com/leverege/lock/lockerr"
+	"github.com/leverege/lock/observe"
 )
 
 // What each master tells about itself when a connection to it opens: the
@@ -86,10 +87,10 @@ func (k *contacts) Receive(i int, reply any, err error) {
 		return
 	}
 	if warn {
-		obs.Observe(core.Event{Kind: core.KindMaster, Node: i, Addr: k.c.masters[i].name, Err: k.evictable(i)})
+		obs.Observe(observe.Event{Kind: observe.KindMaster, Node: i, Addr: k.c.masters[i].name, Err: k.evictable(i)})
 	}
 	if news && same != nil {
-		obs.Observe(core.Event{Kind: core.KindMaster, Node: i, Addr: k.c.masters[i].name, Err: same})
+		obs.Observe(observe.Event{Kind: observe.KindMaster, Node: i, Addr: k.c.masters[i].name, Err: same})
 	}
 }
 
@@ -105,7 +106,7 @@ func (k *contacts) sameServer() (error, bool) {
 		}
 		if first, ok := seen[id]; ok {
 			err = fmt.Errorf("%w: masters %d (%s) and %d (%s) have the same run_id %s",
-				core.ErrSameServer, first, k.c.masters[first].name, j, k.c.masters[j].name, id)
+				lockerr.ErrSameServer, first, k.c.masters[first].name, j, k.c.masters[j].name, id)
 			break
 		}
 		seen[id] = j
@@ -138,5 +139,5 @@ func (k *contacts) evictable(i int) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	m := &k.masters[i]
-	return fmt.Errorf("%w: maxmemory-policy %s with maxmemory %d", core.ErrEvictable, m.policy, m.maxmemory)
+	return fmt.Errorf("%w: maxmemory-policy %s with maxmemory %d", lockerr.ErrEvictable, m.policy, m.maxmemory)
 }

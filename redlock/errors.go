@@ -10,18 +10,18 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
-	"github.com/leverege/lock/internal/core"
 	"github.com/leverege/lock/internal/pipeline"
+	"github.com/leverege/lock/lockerr"
 )
 
 // The errors that Client and Lock return; they are the same values as the
 // root package's, so errors.Is matches either.
 var (
-	ErrNotAcquired     = core.ErrNotAcquired
-	ErrNotHeld         = core.ErrNotHeld
-	ErrNoQuorum        = core.ErrNoQuorum
-	ErrDestroyed       = core.ErrDestroyed
-	ErrInvalidArgument = core.ErrInvalidArgument
+	ErrNotAcquired     = lockerr.ErrNotAcquired
+	ErrNotHeld         = lockerr.ErrNotHeld
+	ErrNoQuorum        = lockerr.ErrNoQuorum
+	ErrDestroyed       = lockerr.ErrDestroyed
+	ErrInvalidArgument = lockerr.ErrInvalidArgument
 )
 
 // masterError is what a master's failure to answer a request means, for
@@ -42,16 +42,16 @@ func masterError(err error) error {
 	}
 	var reply redis.Error
 	switch {
-	case errors.Is(err, core.ErrAuth), errors.Is(err, core.ErrTLS):
+	case errors.Is(err, lockerr.ErrAuth), errors.Is(err, lockerr.ErrTLS):
 		return err // the dial said so already (config.Connection.Dial)
 	case conn.Dial && errors.As(err, &reply):
 		// A reply while connecting: AUTH, SELECT, CLIENT SETNAME...
 		if authReply(reply) || strings.HasPrefix(string(reply), "NOPERM") {
-			return fmt.Errorf("%w: %w", core.ErrAuth, reply)
+			return fmt.Errorf("%w: %w", lockerr.ErrAuth, reply)
 		}
 		return unreachable(conn)
 	case tlsFailure(err):
-		return fmt.Errorf("%w: %w", core.ErrTLS, err)
+		return fmt.Errorf("%w: %w", lockerr.ErrTLS, err)
 	}
 	return unreachable(conn)
 }
@@ -64,9 +64,9 @@ func serverError(err error) error {
 	}
 	switch {
 	case authReply(reply):
-		return fmt.Errorf("%w: %w", core.ErrAuth, err)
+		return fmt.Errorf("%w: %w", lockerr.ErrAuth, err)
 	case strings.HasPrefix(string(reply), "READONLY"):
-		return fmt.Errorf("%w: %w", core.ErrReadOnly, err)
+		return fmt.Errorf("%w: %w", lockerr.ErrReadOnly, err)
 	}
 	return err
 }
@@ -102,5 +102,5 @@ func tlsFailure(err error) bool {
 
 // unreachable wraps a failure to reach a master.
 func unreachable(err error) error {
-	return fmt.Errorf("%w: %w", core.ErrUnreachable, err)
+	return fmt.Errorf("%w: %w", lockerr.ErrUnreachable, err)
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/leverege/lock/internal/core"
 	"github.com/leverege/lock/internal/pipeline"
+	"github.com/leverege/lock/lockerr"
+	"github.com/leverege/lock/observe"
 )
 
 var (
@@ -97,7 +99,7 @@ func (c *Client) send(ctx context.Context, req request, except *fanout) *fanout 
 	}
 	for i, m := range c.masters {
 		f.answers[i] = errPending
-		if except != nil && except.answers[i] == core.ErrTaken {
+		if except != nil && except.answers[i] == lockerr.ErrTaken {
 			f.record(i, errSkipped)
 			continue
 		}
@@ -186,7 +188,7 @@ func (f *fanout) record(master int, err error) {
 		f.no++
 	}
 	if obs := f.c.opts.observer; obs != nil && err != errSkipped {
-		obs.Observe(core.Event{Kind: core.KindNode, Node: master, Addr: f.c.masters[master].name,
+		obs.Observe(observe.Event{Kind: observe.KindNode, Node: master, Addr: f.c.masters[master].name,
 			Op: f.req.op().String(), Took: time.Since(f.began), Err: err})
 	}
 }
@@ -275,7 +277,7 @@ func (f *fanout) firstYes() int {
 func (f *fanout) lost() bool {
 	gone := 0
 	for _, err := range f.answers {
-		if err == core.ErrNotHeldHere {
+		if err == lockerr.ErrNotHeldHere {
 			gone++
 		}
 	}
@@ -284,11 +286,11 @@ func (f *fanout) lost() bool {
 
 // failures returns the masters' errors among the answers so far, in
 // master order; masters not asked are left out.
-func (f *fanout) failures() []*core.NodeError {
-	var out []*core.NodeError
+func (f *fanout) failures() []*lockerr.NodeError {
+	var out []*lockerr.NodeError
 	for i, err := range f.answers {
 		if err != nil && err != errPending && err != errSkipped {
-			out = append(out, &core.NodeError{Node: i, Addr: f.c.masters[i].name, Err: err})
+			out = append(out, &lockerr.NodeError{Node: i, Addr: f.c.masters[i].name, Err: err})
 		}
 	}
 	return out

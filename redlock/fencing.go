@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 
-	"github.com/leverege/lock/internal/core"
 	"github.com/leverege/lock/internal/pipeline"
+	"github.com/leverege/lock/lockerr"
 )
 
 // Fencing (WithFencing): the acquiring script reads each key's counter,
@@ -29,7 +29,7 @@ var errNotFenced = errors.New("fencing token not written to a quorum")
 // that answered the acquisition "taken" are not asked. It fails, with the
 // masters' answers, when no quorum took it: the attempt then fails, and no
 // token is given out.
-func (c *Client) fence(acq *fanout, key string, value any) (uint64, []*core.NodeError, error) {
+func (c *Client) fence(acq *fanout, key string, value any) (uint64, []*lockerr.NodeError, error) {
 	token := acq.largest()
 	w := c.send(context.Background(), fenceWrite{key: key, value: value, token: token}, acq)
 	w.flush()

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/leverege/lock/internal/core"
+	"github.com/leverege/lock/lockerr"
+	"github.com/leverege/lock/observe"
 )
 
 // Lock is one acquisition. It is immutable and safe for concurrent use.
@@ -58,7 +60,7 @@ func (l *Lock) Extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 		began = time.Now()
 	}
 	next, err := l.extend(ctx, ttl)
-	core.Report(l.c.opts.observer, core.KindExtend, l.keys.first, began, l.since, err)
+	core.Report(l.c.opts.observer, observe.KindExtend, l.keys.first, began, l.since, err)
 	return next, err
 }
 
@@ -70,20 +72,20 @@ func (l *Lock) extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 	ttl = ttl.Truncate(time.Millisecond)
 	drift := c.opts.drift(ttl)
 	start := time.Now()
-	fail := func(err, cause error, failures []*core.NodeError) (*Lock, error) {
-		return nil, &core.Error{Op: "extend", Key: l.keys.first, Attempts: 1, Err: err, Cause: cause, Nodes: failures}
+	fail := func(err, cause error, failures []*lockerr.NodeError) (*Lock, error) {
+		return nil, &lockerr.Error{Op: "extend", Key: l.keys.first, Attempts: 1, Err: err, Cause: cause, Nodes: failures}
 	}
 	if !start.Before(l.exp) {
-		return fail(core.ErrNotHeld, core.ErrExpired, nil)
+		return fail(lockerr.ErrNotHeld, lockerr.ErrExpired, nil)
 	}
 	// One round, bounded by the node timeout: Destroy waits for it rather
 	// than interrupting it.
 	if err := c.inflight.Enter(); err != nil {
-		return nil, &core.Error{Op: "extend", Key: l.keys.first, Err: err}
+		return nil, &lockerr.Error{Op: "extend", Key: l.keys.first, Err: err}
 	}
 	defer c.inflight.Exit()
 	if err := core.CtxErr(ctx); err != nil {
-		return fail(core.ErrNoQuorum, err, nil)
+		return fail(lockerr.ErrNoQuorum, err, nil)
 	}
 	ext := c.send(ctx, extension{keys: l.keys, value: l.value, ttl: ttl}, nil)
 	ext.flush()
@@ -94,13 +96,13 @@ func (l *Lock) extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 			n.exp = exp
 			return &n, nil
 		}
-		return fail(core.ErrNoQuorum, core.ErrNoValidity, ext.failures())
+		return fail(lockerr.ErrNoQuorum, lockerr.ErrNoValidity, ext.failures())
 	}
 	ext.wait()
 	if ext.lost() {
-		return fail(core.ErrNotHeld, nil, ext.failures())
+		return fail(lockerr.ErrNotHeld, nil, ext.failures())
 	}
-	return fail(core.ErrNoQuorum, core.CtxErr(ctx), ext.failures())
+	return fail(lockerr.ErrNoQuorum, core.CtxErr(ctx), ext.failures())
 }
 
 // Unlock deletes the key on every master where it still holds this value,
@@ -117,14 +119,14 @@ func (l *Lock) Unlock(ctx context.Context) error {
 		began = time.Now()
 	}
 	err := l.unlock()
-	core.Report(l.c.opts.observer, core.KindUnlock, l.keys.first, began, l.since, err)
+	core.Report(l.c.opts.observer, observe.KindUnlock, l.keys.first, began, l.since, err)
 	return err
 }
 
 func (l *Lock) unlock() error {
 	c := l.c
 	if err := c.inflight.Enter(); err != nil {
-		return &core.Error{Op: "unlock", Key: l.keys.first, Err: err}
+		return &lockerr.Error{Op: "unlock", Key: l.keys.first, Err: err}
 	}
 	defer c.inflight.Exit()
 	start := time.Now()
@@ -151,9 +153,9 @@ func (l *Lock) unlock() error {
 		for key := range core.Each(l.keys.first, l.keys.all) {
 			c.waiting.Released(key, l.value.s)
 		}
-		return &core.Error{Op: "unlock", Key: l.keys.first, Attempts: 1, Err: core.ErrNotHeld, Nodes: rel.failures()}
+		return &lockerr.Error{Op: "unlock", Key: l.keys.first, Attempts: 1, Err: lockerr.ErrNotHeld, Nodes: rel.failures()}
 	}
-	return &core.Error{Op: "unlock", Key: l.keys.first, Attempts: 1, Err: core.ErrNoQuorum, Nodes: rel.failures()}
+	return &lockerr.Error{Op: "unlock", Key: l.keys.first, Attempts: 1, Err: lockerr.ErrNoQuorum, Nodes: rel.failures()}
 }
 
 // release sends the delete to every master; the caller's context does not

@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
-	"github.com/leverege/lock/internal/core"
+	"github.com/leverege/lock/lockerr"
 )
 
 func TestDrift(t *testing.T) {
@@ -63,9 +63,9 @@ func TestDecide(t *testing.T) {
 
 func TestFailuresInNodeOrder(t *testing.T) {
 	c := &Client{masters: []master{{name: "a"}, {name: "b"}, {name: "c"}}}
-	p := &fanout{c: c, answers: []error{core.ErrTaken, nil, errPending}}
+	p := &fanout{c: c, answers: []error{lockerr.ErrTaken, nil, errPending}}
 	f := p.failures()
 	if assert.Len(t, f, 1) {
-		assert.Equal(t, &core.NodeError{Node: 0, Addr: "a", Err: core.ErrTaken}, f[0])
+		assert.Equal(t, &lockerr.NodeError{Node: 0, Addr: "a", Err: lockerr.ErrTaken}, f[0])
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/leverege/lock/internal/core"
+	"github.com/leverege/lock/observe"
 )
 
 // Defaults, as in the original package (node-redlock v4) where it has the
@@ -48,7 +49,7 @@ type options struct {
 	// requireNoEviction: the votes of masters whose maxmemory-policy can
 	// evict lock keys do not count.
 	requireNoEviction bool
-	observer          core.Observer
+	observer          observe.Observer
 	// broken is empty but under the build tag lockbroken, where the safety
 	// suite breaks the algorithm on purpose (see broken.go).
 	broken broken
@@ -137,8 +138,8 @@ func WithRequireNoEviction(on bool) Option { return func(o *options) { o.require
 
 // WithObserver has o told what the Client does: every Lock, attempt,
 // Extend and Unlock, and every master's answer with its latency (see
-// core.Event, re-exported as lock.Event). Default none, at no cost.
-func WithObserver(o core.Observer) Option { return func(o2 *options) { o2.observer = o } }
+// observe.Event, re-exported as lock.Event). Default none, at no cost.
+func WithObserver(o observe.Observer) Option { return func(o2 *options) { o2.observer = o } }
 
 // WithNodeNames names the masters (their addresses, say) in errors; names
 // are matched to pools by position. By default a master is named "pool[i]".

@@ -6,8 +6,8 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
-	"github.com/leverege/lock/internal/core"
 	"github.com/leverege/lock/internal/pipeline"
+	"github.com/leverege/lock/lockerr"
 )
 
 // A request is what the algorithm asks of every master at once: one type
@@ -46,7 +46,7 @@ func replicated(reply any, want int) error {
 	case err != nil:
 		return err
 	case n < want:
-		return fmt.Errorf("%w: %d of the %d replicas required acknowledged", core.ErrNotReplicated, n, want)
+		return fmt.Errorf("%w: %d of the %d replicas required acknowledged", lockerr.ErrNotReplicated, n, want)
 	}
 	return nil
 }
@@ -150,7 +150,7 @@ func (a acquisition) command(args []any) pipeline.Call {
 func (a acquisition) vote(reply any) (int64, error) {
 	if !a.scripted() {
 		if reply == nil {
-			return 0, core.ErrTaken
+			return 0, lockerr.ErrTaken
 		}
 		return 0, nil
 	}
@@ -159,7 +159,7 @@ func (a acquisition) vote(reply any) (int64, error) {
 	case err != nil:
 		return 0, err
 	case n == 0:
-		return 0, core.ErrTaken
+		return 0, lockerr.ErrTaken
 	case n < 0:
 		return 0, rejoining(n)
 	case !a.fence:
@@ -215,7 +215,7 @@ func compared(reply any) (int64, error) {
 	case err != nil:
 		return 0, err
 	case n != 1:
-		return 0, core.ErrNotHeldHere
+		return 0, lockerr.ErrNotHeldHere
 	}
 	return 0, nil
 }

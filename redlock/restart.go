@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/leverege/lock/internal/core"
+	"github.com/leverege/lock/lockerr"
 )
 
 // The restart protection (WithRestartDelay) lives in acquire.lua: a master
@@ -19,7 +20,7 @@ import (
 // rejoining is the vote of a master that answered -n.
 func rejoining(n int64) error {
 	wait := time.Duration(-n) * time.Millisecond
-	return fmt.Errorf("%w: restarted, lost its data or took over a new history (promoted); its vote counts again in %v", core.ErrRejoining, wait)
+	return fmt.Errorf("%w: restarted, lost its data or took over a new history (promoted); its vote counts again in %v", lockerr.ErrRejoining, wait)
 }
 
 // checkRestartTTL refuses a ttl longer than the restart delay: a master

@@ -18,8 +18,8 @@ import (
 	"github.com/gomodule/redigo/redis"
 	"github.com/stretchr/testify/require"
 
-	"github.com/leverege/lock/internal/core"
 	"github.com/leverege/lock/internal/safety"
+	"github.com/leverege/lock/lockerr"
 	"github.com/leverege/lock/redlock"
 )
 
@@ -130,7 +130,7 @@ func runLoad(ctx context.Context, spec loadSpec) loadResult {
 				mu.Lock()
 				res.Acquired[key]++
 				res.Latency = append(res.Latency, latency)
-				if errors.Is(err, core.ErrNotHeld) {
+				if errors.Is(err, lockerr.ErrNotHeld) {
 					res.Lost++
 				} else if err != nil {
 					res.Errors = append(res.Errors, err.Error())

@@ -16,16 +16,18 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/leverege/lock/internal/core"
+	"github.com/leverege/lock"
+	"github.com/leverege/lock/lockerr"
+	"github.com/leverege/lock/observe"
 )
 
 // Opts are the settings a test asks of a new Locker.
 type Opts struct {
 	Namespace string
-	Retry     int           // retries after the first attempt; negative: forever
-	Delay     time.Duration // wait between attempts (no jitter)
-	Fencing   bool          // give out fencing tokens
-	Observer  core.Observer // told what the Locker does
+	Retry     int              // retries after the first attempt; negative: forever
+	Delay     time.Duration    // wait between attempts (no jitter)
+	Fencing   bool             // give out fencing tokens
+	Observer  observe.Observer // told what the Locker does
 }
 
 // Backend describes the system under test.
@@ -33,10 +35,10 @@ type Backend struct {
 	// Masters is how many masters the Locker uses (memlock: 1).
 	Masters int
 	// New returns a new Locker; the suite destroys it.
-	New func(t *testing.T, o Opts) core.Locker
+	New func(t *testing.T, o Opts) lock.Locker
 	// Plant makes master i hold key under a value that is not l's for ttl,
 	// as another owner would.
-	Plant func(t *testing.T, l core.Locker, i int, key string, ttl time.Duration)
+	Plant func(t *testing.T, l lock.Locker, i int, key string, ttl time.Duration)
 	// Keys returns every key on every master, or nil when the backend
 	// cannot tell (memlock). Keys must be able to see a leaked key.
 	Keys func(t *testing.T) []string
@@ -82,7 +84,7 @@ func Run(t *testing.T, b Backend) {
 	}
 }
 
-func newLocker(t *testing.T, b Backend, o Opts) core.Locker {
+func newLocker(t *testing.T, b Backend, o Opts) lock.Locker {
 	t.Helper()
 	l := b.New(t, o)
 	t.Cleanup(func() { _ = l.Destroy() })
@@ -113,23 +115,23 @@ func testLockUnlock(t *testing.T, b Backend) {
 	assert.False(t, lk.Expiration().After(after.Add(time.Second)), "expiration beyond ttl")
 
 	_, err = l.Lock(ctx, "k", time.Second)
-	require.ErrorIs(t, err, core.ErrNotAcquired)
-	var le *core.Error
+	require.ErrorIs(t, err, lockerr.ErrNotAcquired)
+	var le *lockerr.Error
 	require.ErrorAs(t, err, &le)
 	assert.Equal(t, 1, le.Attempts)
 	assert.Equal(t, "k", le.Key)
-	assert.ErrorIs(t, err, core.ErrTaken)
-	assert.NotErrorIs(t, err, core.ErrUnreachable)
+	assert.ErrorIs(t, err, lockerr.ErrTaken)
+	assert.NotErrorIs(t, err, lockerr.ErrUnreachable)
 	// Lock returns once a quorum has answered; the other masters may not
 	// hold the first lock yet, so at least the masters that decided it.
 	assert.GreaterOrEqual(t, len(le.Nodes), b.Masters-(b.Masters/2+1)+1, "node errors")
 	for _, ne := range le.Nodes {
-		assert.ErrorIs(t, ne, core.ErrTaken)
+		assert.ErrorIs(t, ne, lockerr.ErrTaken)
 	}
 
 	require.NoError(t, lk.Unlock(ctx))
 	err = lk.Unlock(ctx)
-	assert.ErrorIs(t, err, core.ErrNotHeld, "second Unlock")
+	assert.ErrorIs(t, err, lockerr.ErrNotHeld, "second Unlock")
 	assertNoKeys(t, b)
 
 	lk2, err := l.Lock(ctx, "k", time.Second)
@@ -145,7 +147,7 @@ func testLockNs(t *testing.T, b Backend) {
 	require.NoError(t, err)
 	assert.Equal(t, "app:k", lk.Key())
 	_, err = l.Lock(ctx, "app:k", time.Second)
-	assert.ErrorIs(t, err, core.ErrNotAcquired, "Lock(app:k) while LockNs(k) holds")
+	assert.ErrorIs(t, err, lockerr.ErrNotAcquired, "Lock(app:k) while LockNs(k) holds")
 	plain, err := l.Lock(ctx, "k", time.Second)
 	require.NoError(t, err, "Lock(k) is another key than LockNs(k)")
 	require.NoError(t, plain.Unlock(ctx))
@@ -185,7 +187,7 @@ func testExtend(t *testing.T, b Backend) {
 
 	time.Sleep(time.Until(lk.Expiration()) + 100*time.Millisecond)
 	_, err = l.Lock(ctx, "k", time.Second)
-	assert.ErrorIs(t, err, core.ErrNotAcquired, "Lock after the old ttl but within the extension")
+	assert.ErrorIs(t, err, lockerr.ErrNotAcquired, "Lock after the old ttl but within the extension")
 	// The old handle names the same acquisition: its Unlock releases it.
 	require.NoError(t, lk.Unlock(ctx))
 	assertNoKeys(t, b)
@@ -200,7 +202,7 @@ func testExtendRefused(t *testing.T, b Backend) {
 	require.NoError(t, err)
 	require.NoError(t, lk.Unlock(ctx))
 	_, err = lk.Extend(ctx, time.Second)
-	require.ErrorIs(t, err, core.ErrNotHeld)
+	require.ErrorIs(t, err, lockerr.ErrNotHeld)
 	assertNoKeys(t, b)
 
 	// The caller's context has ended: refused as undecided, lock untouched.
@@ -210,12 +212,12 @@ func testExtendRefused(t *testing.T, b Backend) {
 	shutdown := errors.New("shutting down")
 	cancel(shutdown)
 	_, err = lk.Extend(cancelled, 5*time.Second)
-	require.ErrorIs(t, err, core.ErrNoQuorum, "Extend with an ended context")
-	assert.NotErrorIs(t, err, core.ErrNotHeld, "the lock is not known to be lost")
+	require.ErrorIs(t, err, lockerr.ErrNoQuorum, "Extend with an ended context")
+	assert.NotErrorIs(t, err, lockerr.ErrNotHeld, "the lock is not known to be lost")
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.ErrorIs(t, err, shutdown)
 	_, err = l.Lock(ctx, "cancelled", time.Second)
-	require.ErrorIs(t, err, core.ErrNotAcquired, "the lock survives a cancelled Extend")
+	require.ErrorIs(t, err, lockerr.ErrNotAcquired, "the lock survives a cancelled Extend")
 	require.NoError(t, lk.Unlock(ctx))
 
 	// Past its Expiration: refused as expired, without asking the masters
@@ -224,8 +226,8 @@ func testExtendRefused(t *testing.T, b Backend) {
 	require.NoError(t, err)
 	time.Sleep(time.Until(lk.Expiration()) + 10*time.Millisecond)
 	_, err = lk.Extend(ctx, time.Second)
-	require.ErrorIs(t, err, core.ErrNotHeld)
-	assert.ErrorIs(t, err, core.ErrExpired)
+	require.ErrorIs(t, err, lockerr.ErrNotHeld)
+	assert.ErrorIs(t, err, lockerr.ErrExpired)
 
 	// Another owner holds it now: refused, and the owner keeps it.
 	old, err := l.Lock(ctx, "taken", 150*time.Millisecond)
@@ -234,7 +236,7 @@ func testExtendRefused(t *testing.T, b Backend) {
 	owner, err := lockSoon(t, l, "taken", 2*time.Second)
 	require.NoError(t, err)
 	_, err = old.Extend(ctx, time.Second)
-	require.ErrorIs(t, err, core.ErrNotHeld)
+	require.ErrorIs(t, err, lockerr.ErrNotHeld)
 	_, err = owner.Extend(ctx, 2*time.Second)
 	require.NoError(t, err, "the owner's lock survives another's failed Extend")
 	require.NoError(t, owner.Unlock(ctx))
@@ -244,12 +246,12 @@ func testExtendRefused(t *testing.T, b Backend) {
 // taken: right after a lock's validity, its key may live on a little longer
 // on a master its SET reached late (the validity is measured from before
 // the SETs were sent; a new Locker dials first).
-func lockSoon(t *testing.T, l core.Locker, key string, ttl time.Duration) (core.Lock, error) {
+func lockSoon(t *testing.T, l lock.Locker, key string, ttl time.Duration) (lock.Lock, error) {
 	t.Helper()
 	deadline := time.Now().Add(500 * time.Millisecond)
 	for {
 		lk, err := l.Lock(t.Context(), key, ttl)
-		if !errors.Is(err, core.ErrNotAcquired) || time.Now().After(deadline) {
+		if !errors.Is(err, lockerr.ErrNotAcquired) || time.Now().After(deadline) {
 			return lk, err
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -265,7 +267,7 @@ func testExpiry(t *testing.T, b Backend) {
 	lk2, err := lockSoon(t, l, "k", time.Second)
 	require.NoError(t, err, "Lock after the holder's ttl")
 	require.NoError(t, lk2.Unlock(ctx))
-	assert.ErrorIs(t, lk.Unlock(ctx), core.ErrNotHeld, "Unlock of the expired lock")
+	assert.ErrorIs(t, lk.Unlock(ctx), lockerr.ErrNotHeld, "Unlock of the expired lock")
 }
 
 func testRetry(t *testing.T, b Backend) {
@@ -277,10 +279,10 @@ func testRetry(t *testing.T, b Backend) {
 			b.Plant(t, l, i, key, 5*time.Second)
 		}
 		_, err := l.Lock(ctx, key, time.Second)
-		var le *core.Error
+		var le *lockerr.Error
 		require.ErrorAs(t, err, &le, "retry %d", retry)
 		assert.Equal(t, retry+1, le.Attempts, "retry %d: attempts", retry)
-		assert.ErrorIs(t, err, core.ErrNotAcquired)
+		assert.ErrorIs(t, err, lockerr.ErrNotAcquired)
 		assert.Nil(t, le.Cause, "retry %d: ran out, no cause", retry)
 	}
 }
@@ -306,7 +308,7 @@ func testCancel(t *testing.T, b Backend) {
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
 	_, err := l.Lock(cancelled, "free", time.Second)
-	require.ErrorIs(t, err, core.ErrNotAcquired, "Lock with a cancelled context")
+	require.ErrorIs(t, err, lockerr.ErrNotAcquired, "Lock with a cancelled context")
 	assert.ErrorIs(t, err, context.Canceled)
 	assertNoKeys(t, b)
 
@@ -316,10 +318,10 @@ func testCancel(t *testing.T, b Backend) {
 	defer cancel()
 	start := time.Now()
 	_, err = l.Lock(dctx, "k", time.Second)
-	require.ErrorIs(t, err, core.ErrNotAcquired)
+	require.ErrorIs(t, err, lockerr.ErrNotAcquired)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Less(t, time.Since(start), 2*time.Second, "Lock returned long after its deadline")
-	var le *core.Error
+	var le *lockerr.Error
 	require.ErrorAs(t, err, &le)
 	assert.Greater(t, le.Attempts, 1, "retried until the deadline")
 	require.NoError(t, lk.Unlock(ctx))
@@ -329,8 +331,8 @@ func testCancel(t *testing.T, b Backend) {
 // refusals signals each failed attempt of a Lock call.
 type refusals chan struct{}
 
-func (r refusals) Observe(e core.Event) {
-	if e.Kind == core.KindAttempt && e.Err != nil {
+func (r refusals) Observe(e observe.Event) {
+	if e.Kind == observe.KindAttempt && e.Err != nil {
 		select {
 		case r <- struct{}{}:
 		default:
@@ -360,20 +362,20 @@ func testDestroy(t *testing.T, b Backend) {
 	require.NoError(t, l.Destroy())
 	select {
 	case err := <-waited:
-		assert.ErrorIs(t, err, core.ErrDestroyed, "waiter")
-		assert.ErrorIs(t, err, core.ErrNotAcquired, "waiter")
+		assert.ErrorIs(t, err, lockerr.ErrDestroyed, "waiter")
+		assert.ErrorIs(t, err, lockerr.ErrNotAcquired, "waiter")
 	case <-time.After(5 * time.Second):
 		t.Fatal("a waiting Lock was not interrupted by Destroy")
 	}
 
 	require.NoError(t, l.Destroy(), "second Destroy")
 	_, err = l.Lock(ctx, "other", time.Second)
-	assert.ErrorIs(t, err, core.ErrDestroyed, "Lock after Destroy")
+	assert.ErrorIs(t, err, lockerr.ErrDestroyed, "Lock after Destroy")
 	_, err = l.LockNs(ctx, "other", time.Second)
-	assert.ErrorIs(t, err, core.ErrDestroyed, "LockNs after Destroy")
+	assert.ErrorIs(t, err, lockerr.ErrDestroyed, "LockNs after Destroy")
 	_, err = lk.Extend(ctx, time.Second)
-	assert.ErrorIs(t, err, core.ErrDestroyed, "Extend after Destroy")
-	assert.ErrorIs(t, lk.Unlock(ctx), core.ErrDestroyed, "Unlock after Destroy")
+	assert.ErrorIs(t, err, lockerr.ErrDestroyed, "Extend after Destroy")
+	assert.ErrorIs(t, lk.Unlock(ctx), lockerr.ErrDestroyed, "Unlock after Destroy")
 }
 
 func testBadInput(t *testing.T, b Backend) {
@@ -396,16 +398,16 @@ func testBadInput(t *testing.T, b Backend) {
 				f = l.LockNs
 			}
 			_, err := f(ctx, tc.key, tc.ttl)
-			require.ErrorIs(t, err, core.ErrInvalidArgument, "%s (LockNs %v)", tc.name, lockNs)
+			require.ErrorIs(t, err, lockerr.ErrInvalidArgument, "%s (LockNs %v)", tc.name, lockNs)
 			assert.Contains(t, err.Error(), tc.arg, "%s: error names the argument", tc.name)
-			assert.NotErrorIs(t, err, core.ErrNotAcquired)
+			assert.NotErrorIs(t, err, lockerr.ErrNotAcquired)
 		}
 	}
 	lk, err := l.Lock(ctx, "k", time.Second)
 	require.NoError(t, err)
 	for _, ttl := range []time.Duration{0, -time.Second} {
 		_, err = lk.Extend(ctx, ttl)
-		require.ErrorIs(t, err, core.ErrInvalidArgument, "Extend(%v)", ttl)
+		require.ErrorIs(t, err, lockerr.ErrInvalidArgument, "Extend(%v)", ttl)
 	}
 	require.NoError(t, lk.Unlock(ctx), "the lock survives bad Extend calls")
 	assertNoKeys(t, b)
@@ -420,9 +422,9 @@ func testStaleUnlock(t *testing.T, b Backend) {
 	owner, err := lockSoon(t, l, "k", 2*time.Second)
 	require.NoError(t, err)
 	err = stale.Unlock(ctx)
-	require.ErrorIs(t, err, core.ErrNotHeld, "Unlock of an expired lock")
+	require.ErrorIs(t, err, lockerr.ErrNotHeld, "Unlock of an expired lock")
 	_, err = l.Lock(ctx, "k", time.Second)
-	require.ErrorIs(t, err, core.ErrNotAcquired, "the stale Unlock deleted the owner's key")
+	require.ErrorIs(t, err, lockerr.ErrNotAcquired, "the stale Unlock deleted the owner's key")
 	require.NoError(t, owner.Unlock(ctx))
 	assertNoKeys(t, b)
 }
@@ -457,12 +459,12 @@ func testQuorum(t *testing.T, b Backend) {
 				require.NoError(t, err, "%d of %d masters free", n-held, n)
 				require.NoError(t, lk.Unlock(ctx))
 			} else {
-				require.ErrorIs(t, err, core.ErrNotAcquired, "%d of %d masters free", n-held, n)
-				var le *core.Error
+				require.ErrorIs(t, err, lockerr.ErrNotAcquired, "%d of %d masters free", n-held, n)
+				var le *lockerr.Error
 				require.ErrorAs(t, err, &le)
 				taken := 0
 				for _, ne := range le.Nodes {
-					if errors.Is(ne, core.ErrTaken) {
+					if errors.Is(ne, lockerr.ErrTaken) {
 						taken++
 					}
 				}

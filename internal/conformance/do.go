@@ -10,7 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/leverege/lock/internal/core"
+	"github.com/leverege/lock"
+	"github.com/leverege/lock/lockerr"
 )
 
 // testDo: work under a lock kept alive by Do.
@@ -27,11 +28,11 @@ func testDo(t *testing.T, b Backend) {
 		// The function runs for three ttls; all the while, no one else
 		// gets the key, and the function's context stays alive.
 		var checks int
-		err := core.Do(ctx, l, "kept", ttl, func(fctx context.Context, held core.Lock) error {
+		err := lock.Do(ctx, l, "kept", ttl, func(fctx context.Context, held lock.Lock) error {
 			assert.Equal(t, "kept", held.Key())
 			until := time.Now().Add(3 * ttl)
 			for time.Now().Before(until) {
-				if _, err := l.Lock(ctx, "kept", time.Second); !errors.Is(err, core.ErrNotAcquired) {
+				if _, err := l.Lock(ctx, "kept", time.Second); !errors.Is(err, lockerr.ErrNotAcquired) {
 					return errors.New("the key was free while Do held it")
 				}
 				if fctx.Err() != nil {
@@ -57,7 +58,7 @@ func testDo(t *testing.T, b Backend) {
 		errWork := errors.New("work interrupted")
 		var endedBy error
 		var endedAt, validTo time.Time
-		err := core.Do(ctx, l, "lost", ttl, func(fctx context.Context, held core.Lock) error {
+		err := lock.Do(ctx, l, "lost", ttl, func(fctx context.Context, held lock.Lock) error {
 			validTo = held.Expiration()
 			require.NoError(t, held.Unlock(ctx)) // taken away
 			select {
@@ -69,17 +70,17 @@ func testDo(t *testing.T, b Backend) {
 			}
 		})
 		require.ErrorIs(t, err, errWork)
-		require.ErrorIs(t, err, core.ErrLost)
-		require.ErrorIs(t, endedBy, core.ErrLost)
+		require.ErrorIs(t, err, lockerr.ErrLost)
+		require.ErrorIs(t, endedBy, lockerr.ErrLost)
 		assert.True(t, endedAt.Before(validTo), "cancelled at %v, after the validity %v", endedAt, validTo)
 		assertNoKeys(t, b)
 	})
 
 	t.Run("FunctionError", func(t *testing.T) {
 		boom := errors.New("boom")
-		err := core.Do(ctx, l, "fails", ttl, func(context.Context, core.Lock) error { return boom })
+		err := lock.Do(ctx, l, "fails", ttl, func(context.Context, lock.Lock) error { return boom })
 		require.ErrorIs(t, err, boom)
-		assert.NotErrorIs(t, err, core.ErrLost)
+		assert.NotErrorIs(t, err, lockerr.ErrLost)
 		assertNoKeys(t, b)
 	})
 
@@ -87,21 +88,21 @@ func testDo(t *testing.T, b Backend) {
 		lk, err := l.Lock(ctx, "busy", time.Second)
 		require.NoError(t, err)
 		called := false
-		err = core.Do(ctx, l, "busy", ttl, func(context.Context, core.Lock) error { called = true; return nil })
-		require.ErrorIs(t, err, core.ErrNotAcquired)
+		err = lock.Do(ctx, l, "busy", ttl, func(context.Context, lock.Lock) error { called = true; return nil })
+		require.ErrorIs(t, err, lockerr.ErrNotAcquired)
 		assert.False(t, called)
 		require.NoError(t, lk.Unlock(ctx))
 	})
 
 	t.Run("BadInput", func(t *testing.T) {
-		err := core.Do(ctx, l, "k", ttl, nil)
-		require.ErrorIs(t, err, core.ErrInvalidArgument)
+		err := lock.Do(ctx, l, "k", ttl, nil)
+		require.ErrorIs(t, err, lockerr.ErrInvalidArgument)
 		assert.Contains(t, err.Error(), "fn")
-		err = core.Do(ctx, l, "k", ttl, func(context.Context, core.Lock) error { return nil }, core.RenewEvery(ttl))
-		require.ErrorIs(t, err, core.ErrInvalidArgument)
+		err = lock.Do(ctx, l, "k", ttl, func(context.Context, lock.Lock) error { return nil }, lock.RenewEvery(ttl))
+		require.ErrorIs(t, err, lockerr.ErrInvalidArgument)
 		assert.Contains(t, err.Error(), "renew every")
-		err = core.Do(ctx, l, "", ttl, func(context.Context, core.Lock) error { return nil })
-		require.ErrorIs(t, err, core.ErrInvalidArgument)
+		err = lock.Do(ctx, l, "", ttl, func(context.Context, lock.Lock) error { return nil })
+		require.ErrorIs(t, err, lockerr.ErrInvalidArgument)
 		assertNoKeys(t, b)
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/leverege/lock/internal/core"
+	"github.com/leverege/lock/lockerr"
 )
 
 // testLockAll: a lock on a set of keys holds all of them or none.
@@ -23,10 +24,10 @@ func testLockAll(t *testing.T, b Backend) {
 	assert.Equal(t, []string{"a", "b", "c"}, all.Keys())
 	for _, k := range []string{"a", "b", "c"} {
 		_, err := l.Lock(ctx, k, time.Second)
-		assert.ErrorIs(t, err, core.ErrNotAcquired, "%q is free while the set holds it", k)
+		assert.ErrorIs(t, err, lockerr.ErrNotAcquired, "%q is free while the set holds it", k)
 	}
 	_, err = l.LockAll(ctx, []string{"c", "d"}, time.Second)
-	require.ErrorIs(t, err, core.ErrNotAcquired, "overlapping set")
+	require.ErrorIs(t, err, lockerr.ErrNotAcquired, "overlapping set")
 	d, err := l.Lock(ctx, "d", time.Second)
 	require.NoError(t, err, "the refused set left d behind")
 	require.NoError(t, d.Unlock(ctx))
@@ -37,7 +38,7 @@ func testLockAll(t *testing.T, b Backend) {
 	assert.Equal(t, all.Keys(), ext.Keys())
 	time.Sleep(time.Until(all.Expiration()) + 50*time.Millisecond)
 	_, err = l.Lock(ctx, "b", time.Second)
-	assert.ErrorIs(t, err, core.ErrNotAcquired, "b expired with the old ttl")
+	assert.ErrorIs(t, err, lockerr.ErrNotAcquired, "b expired with the old ttl")
 	require.NoError(t, all.Unlock(ctx))
 	assertNoKeys(t, b)
 
@@ -46,7 +47,7 @@ func testLockAll(t *testing.T, b Backend) {
 	all, err = l.LockAll(ctx, []string{"x", "y"}, time.Second)
 	require.NoError(t, err)
 	y, err := l.Lock(ctx, "y", time.Second) // not yet: held by the set
-	require.ErrorIs(t, err, core.ErrNotAcquired)
+	require.ErrorIs(t, err, lockerr.ErrNotAcquired)
 	assert.Nil(t, y)
 	single, err := l.LockAll(ctx, []string{"solo"}, time.Second)
 	require.NoError(t, err, "a set of one is a plain lock")
@@ -61,18 +62,18 @@ func testLockAll(t *testing.T, b Backend) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"app:m", "app:n"}, set.Keys())
 	_, err = nsl.LockNs(ctx, "n", time.Second)
-	assert.ErrorIs(t, err, core.ErrNotAcquired, "LockNs(n) while LockAllNs holds it")
+	assert.ErrorIs(t, err, lockerr.ErrNotAcquired, "LockNs(n) while LockAllNs holds it")
 	require.NoError(t, set.Unlock(ctx))
 
 	// Bad sets are refused before any I/O.
 	for _, keys := range [][]string{nil, {}, {"a", "a"}, {"a", ""}, {"a", core.FenceKeyPrefix + "a"}} {
 		_, err := l.LockAll(ctx, keys, time.Second)
-		require.ErrorIs(t, err, core.ErrInvalidArgument, "%q", keys)
+		require.ErrorIs(t, err, lockerr.ErrInvalidArgument, "%q", keys)
 		assert.Contains(t, err.Error(), "keys")
 	}
 	fenced := newLocker(t, b, Opts{Fencing: true})
 	_, err = fenced.LockAll(ctx, []string{"a", "b"}, time.Second)
-	require.ErrorIs(t, err, core.ErrInvalidArgument, "fencing with a set")
+	require.ErrorIs(t, err, lockerr.ErrInvalidArgument, "fencing with a set")
 	assertNoKeys(t, b)
 
 	// Contended sets sharing a key never hold together.

@@ -9,7 +9,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/leverege/lock/internal/core"
+	"github.com/leverege/lock/lockerr"
+	"github.com/leverege/lock/observe"
 )
 
 // tally counts events by kind and outcome, and checks their fields.
@@ -19,7 +20,7 @@ type tally struct {
 	t  *testing.T
 }
 
-func (c *tally) Observe(e core.Event) {
+func (c *tally) Observe(e observe.Event) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	k := e.Kind.String()
@@ -28,16 +29,16 @@ func (c *tally) Observe(e core.Event) {
 	}
 	c.n[k]++
 	switch e.Kind {
-	case core.KindLock:
+	case observe.KindLock:
 		assert.Positive(c.t, e.Attempts, "attempts")
-	case core.KindUnlock:
+	case observe.KindUnlock:
 		if e.Err == nil {
 			assert.Positive(c.t, e.Held, "hold time")
 		}
-	case core.KindNode:
+	case observe.KindNode:
 		assert.NotEmpty(c.t, e.Addr)
 		assert.NotEmpty(c.t, e.Op)
-		if e.Err != nil && !errors.Is(e.Err, core.ErrTaken) && !errors.Is(e.Err, core.ErrNotHeld) {
+		if e.Err != nil && !errors.Is(e.Err, lockerr.ErrTaken) && !errors.Is(e.Err, lockerr.ErrNotHeld) {
 			c.n["node trouble"]++
 		}
 	}
@@ -58,7 +59,7 @@ func testObserver(t *testing.T, b Backend) {
 	held, err := l.Lock(ctx, "busy", time.Second)
 	require.NoError(t, err)
 	_, err = l.Lock(ctx, "busy", time.Second)
-	require.ErrorIs(t, err, core.ErrNotAcquired)
+	require.ErrorIs(t, err, lockerr.ErrNotAcquired)
 	require.NoError(t, held.Unlock(ctx))
 
 	obs.mu.Lock()

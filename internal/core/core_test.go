@@ -3,12 +3,11 @@ package core
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/leverege/lock/lockerr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -62,7 +61,7 @@ func TestRetryWait(t *testing.T) {
 // TestRunSchedule drives Tries with a fake attempt and checks how many
 // attempts it makes and what the error says.
 func TestRunSchedule(t *testing.T) {
-	taken := []*NodeError{{Node: 0, Addr: "a", Err: ErrTaken}}
+	taken := []*lockerr.NodeError{{Node: 0, Addr: "a", Err: lockerr.ErrTaken}}
 	fail := func(calls *int) func(context.Context) attempt[int] {
 		return func(context.Context) attempt[int] { *calls++; return attempt[int]{Nodes: taken} }
 	}
@@ -70,12 +69,12 @@ func TestRunSchedule(t *testing.T) {
 		calls := 0
 		_, err := run(t.Context(), nil, Retry{Count: 3}, "k", fail(&calls), nil, nil)
 		assert.Equal(t, 4, calls)
-		var e *Error
+		var e *lockerr.Error
 		require.ErrorAs(t, err, &e)
 		assert.Equal(t, 4, e.Attempts)
 		assert.Nil(t, e.Cause)
-		assert.ErrorIs(t, err, ErrNotAcquired)
-		assert.ErrorIs(t, err, ErrTaken)
+		assert.ErrorIs(t, err, lockerr.ErrNotAcquired)
+		assert.ErrorIs(t, err, lockerr.ErrTaken)
 	})
 	t.Run("succeeds late", func(t *testing.T) {
 		calls := 0
@@ -92,7 +91,7 @@ func TestRunSchedule(t *testing.T) {
 		calls := 0
 		_, err := run(ctx, nil, Retry{Count: -1}, "k", fail(&calls), nil, nil)
 		assert.Zero(t, calls, "a cancelled caller must not acquire")
-		assert.ErrorIs(t, err, ErrNotAcquired)
+		assert.ErrorIs(t, err, lockerr.ErrNotAcquired)
 		assert.ErrorIs(t, err, context.Canceled)
 	})
 	t.Run("cancelled while waiting", func(t *testing.T) {
@@ -101,25 +100,25 @@ func TestRunSchedule(t *testing.T) {
 		calls := 0
 		_, err := run(ctx, nil, Retry{Count: -1, Delay: time.Hour}, "k", fail(&calls), nil, nil)
 		assert.Equal(t, 1, calls)
-		var e *Error
+		var e *lockerr.Error
 		require.ErrorAs(t, err, &e)
 		assert.Equal(t, 1, e.Attempts)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
-		assert.ErrorIs(t, err, ErrTaken, "the last attempt's detail is kept")
+		assert.ErrorIs(t, err, lockerr.ErrTaken, "the last attempt's detail is kept")
 	})
 	t.Run("why", func(t *testing.T) {
 		_, err := run(t.Context(), nil, Retry{Count: 1}, "k", func(context.Context) attempt[int] {
-			return attempt[int]{Why: ErrNoValidity}
+			return attempt[int]{Why: lockerr.ErrNoValidity}
 		}, nil, nil)
-		assert.ErrorIs(t, err, ErrNoValidity)
-		assert.ErrorIs(t, err, ErrNotAcquired)
+		assert.ErrorIs(t, err, lockerr.ErrNoValidity)
+		assert.ErrorIs(t, err, lockerr.ErrNotAcquired)
 	})
 	t.Run("destroyed", func(t *testing.T) {
 		stop := make(chan struct{})
 		close(stop)
 		_, err := run(t.Context(), stop, Retry{}, "k", fail(new(int)), nil, nil)
-		assert.ErrorIs(t, err, ErrDestroyed)
-		assert.ErrorIs(t, err, ErrNotAcquired)
+		assert.ErrorIs(t, err, lockerr.ErrDestroyed)
+		assert.ErrorIs(t, err, lockerr.ErrNotAcquired)
 		assert.NotErrorIs(t, err, context.Canceled)
 	})
 	t.Run("destroyed while waiting", func(t *testing.T) {
@@ -127,38 +126,18 @@ func TestRunSchedule(t *testing.T) {
 		time.AfterFunc(20*time.Millisecond, func() { close(stop) })
 		var calls int
 		_, err := run(t.Context(), stop, Retry{Count: -1, Delay: time.Hour}, "k", fail(&calls), nil, nil)
-		assert.ErrorIs(t, err, ErrDestroyed)
+		assert.ErrorIs(t, err, lockerr.ErrDestroyed)
 		assert.Equal(t, 1, calls)
 	})
-}
-
-func TestErrorMessage(t *testing.T) {
-	err := &Error{Op: "lock", Key: "app:k", Attempts: 3, Err: ErrNotAcquired, Cause: context.Canceled, Nodes: []*NodeError{
-		{Node: 0, Addr: "10.0.0.1:6379", Err: ErrTaken},
-		{Node: 2, Addr: "10.0.0.3:6379", Err: fmt.Errorf("%w: i/o timeout", ErrUnreachable)},
-	}}
-	assert.Equal(t, `lock: lock "app:k": not acquired after 3 attempts: context canceled: `+
-		`node 0 (10.0.0.1:6379): held by another owner; node 2 (10.0.0.3:6379): unreachable: i/o timeout`, err.Error())
-	var ne *NodeError
-	require.ErrorAs(t, err, &ne)
-	assert.Equal(t, 0, ne.Node)
-	assert.ErrorIs(t, err, ErrUnreachable)
-	assert.NotErrorIs(t, err, ErrNotHeld)
-
-	one := &Error{Op: "unlock", Key: "k", Attempts: 1, Err: ErrNotHeld}
-	assert.Equal(t, `lock: unlock "k": not held`, one.Error())
-	gone := &Error{Op: "lock", Key: "k", Err: ErrDestroyed}
-	assert.Equal(t, `lock: lock "k": destroyed`, gone.Error())
-	assert.True(t, errors.Is(one, ErrNotHeld))
 }
 
 func TestCheckTTL(t *testing.T) {
 	assert.NoError(t, CheckTTL(3*time.Millisecond, 2*time.Millisecond))
 	for _, ttl := range []time.Duration{-1, 0, 2 * time.Millisecond} {
 		err := CheckTTL(ttl, 2*time.Millisecond)
-		assert.ErrorIs(t, err, ErrInvalidArgument, "ttl %v", ttl)
+		assert.ErrorIs(t, err, lockerr.ErrInvalidArgument, "ttl %v", ttl)
 	}
-	assert.ErrorIs(t, CheckKey(""), ErrInvalidArgument)
+	assert.ErrorIs(t, CheckKey(""), lockerr.ErrInvalidArgument)
 	assert.Equal(t, "k", Namespaced("", "k"))
 	assert.Equal(t, "a:k", Namespaced("a", "k"))
 }
@@ -181,7 +160,7 @@ func TestInFlight(t *testing.T) {
 	l.Exit()
 	assert.True(t, <-destroyed)
 	assert.False(t, l.Close(), "second Close")
-	assert.ErrorIs(t, l.Enter(), ErrDestroyed)
+	assert.ErrorIs(t, l.Enter(), lockerr.ErrDestroyed)
 }
 
 func TestCtxErr(t *testing.T) {
@@ -217,8 +196,8 @@ func TestRunUndoesOnDestroy(t *testing.T) {
 		return attempt[int]{OK: true, Lock: 7}
 	}, func(l int) { undone = append(undone, l) }, nil)
 	assert.Equal(t, []int{7}, undone)
-	assert.ErrorIs(t, err, ErrDestroyed)
-	assert.ErrorIs(t, err, ErrNotAcquired)
+	assert.ErrorIs(t, err, lockerr.ErrDestroyed)
+	assert.ErrorIs(t, err, lockerr.ErrNotAcquired)
 
 	// A caller's own cancellation after a won attempt keeps the lock: the
 	// caller can still unlock it.
@@ -243,132 +222,10 @@ func TestRetryWaitNeverOverflows(t *testing.T) {
 func TestCheckTTLUnits(t *testing.T) {
 	for _, ttl := range []time.Duration{time.Nanosecond, 999 * time.Microsecond} {
 		err := CheckTTL(ttl, 0)
-		require.ErrorIs(t, err, ErrInvalidArgument, "ttl %v", ttl)
+		require.ErrorIs(t, err, lockerr.ErrInvalidArgument, "ttl %v", ttl)
 		assert.Contains(t, err.Error(), "at least 1ms")
 	}
 	assert.NoError(t, CheckTTL(time.Millisecond, 0))
 	// 2.9ms is 2ms once truncated: no window over a 2ms drift.
-	assert.ErrorIs(t, CheckTTL(2900*time.Microsecond, 2*time.Millisecond), ErrInvalidArgument)
-}
-
-func TestNotHeldHere(t *testing.T) {
-	assert.ErrorIs(t, ErrNotHeldHere, ErrNotHeld)
-	assert.Equal(t, "node 1 (a): not held here", (&NodeError{Node: 1, Addr: "a", Err: ErrNotHeldHere}).Error())
-}
-
-// fakeLock and fakeLocker are a Locker whose one lock can be checked for
-// release, for Do's bookkeeping.
-type fakeLocker struct {
-	mu       sync.Mutex
-	unlocked int
-}
-
-type fakeLock struct{ l *fakeLocker }
-
-func (f *fakeLocker) Lock(context.Context, string, time.Duration) (Lock, error) {
-	return fakeLock{f}, nil
-}
-func (f *fakeLocker) LockNs(ctx context.Context, k string, ttl time.Duration) (Lock, error) {
-	return f.Lock(ctx, k, ttl)
-}
-func (f *fakeLocker) LockAll(ctx context.Context, k []string, ttl time.Duration) (Lock, error) {
-	return f.Lock(ctx, k[0], ttl)
-}
-func (f *fakeLocker) LockAllNs(ctx context.Context, k []string, ttl time.Duration) (Lock, error) {
-	return f.Lock(ctx, k[0], ttl)
-}
-func (f *fakeLocker) Destroy() error                                   { return nil }
-func (fakeLock) Key() string                                           { return "k" }
-func (fakeLock) Keys() []string                                        { return []string{"k"} }
-func (fakeLock) Value() string                                         { return "v" }
-func (fakeLock) Token() uint64                                         { return 0 }
-func (fakeLock) Expiration() time.Time                                 { return time.Now().Add(time.Hour) }
-func (l fakeLock) Extend(context.Context, time.Duration) (Lock, error) { return l, nil }
-func (l fakeLock) Unlock(context.Context) error {
-	l.l.mu.Lock()
-	defer l.l.mu.Unlock()
-	l.l.unlocked++
-	return nil
-}
-
-// TestDoPanic: a function that panics still has its lock released, and the
-// keeper stopped, before the panic goes on.
-func TestDoPanic(t *testing.T) {
-	f := &fakeLocker{}
-	func() {
-		defer func() { assert.Equal(t, "boom", recover()) }()
-		_ = Do(t.Context(), f, "k", time.Second, func(context.Context, Lock) error { panic("boom") })
-	}()
-	assert.Equal(t, 1, f.unlocked, "the lock was not released after the panic")
-}
-
-// TestDoSettings: renewals that could not come before the lock is lost are
-// refused.
-func TestDoSettings(t *testing.T) {
-	f := &fakeLocker{}
-	nop := func(context.Context, Lock) error { return nil }
-	for _, opts := range [][]DoOption{
-		{RenewEvery(99 * time.Millisecond)},
-		{Guard(99 * time.Millisecond)},
-		{RenewEvery(60 * time.Millisecond), Guard(40 * time.Millisecond)},
-		{RenewEvery(0)},
-		{Guard(-1)},
-	} {
-		err := Do(t.Context(), f, "k", 100*time.Millisecond, nop, opts...)
-		assert.ErrorIs(t, err, ErrInvalidArgument)
-	}
-	assert.Zero(t, f.unlocked, "locked despite bad settings")
-	require.NoError(t, Do(t.Context(), f, "k", 100*time.Millisecond, nop, RenewEvery(50*time.Millisecond), Guard(10*time.Millisecond)))
-}
-
-// stallLock is a lock valid until exp whose Extend takes stall to return,
-// whatever its context says, as one whose write to a master is stuck would.
-type stallLock struct {
-	fakeLock
-	exp   time.Time
-	stall time.Duration
-}
-
-func (l stallLock) Expiration() time.Time { return l.exp }
-func (l stallLock) Extend(context.Context, time.Duration) (Lock, error) {
-	time.Sleep(l.stall)
-	return nil, ErrNoQuorum
-}
-
-type stallLocker struct {
-	fakeLocker
-	stall time.Duration
-}
-
-func (f *stallLocker) Lock(_ context.Context, _ string, ttl time.Duration) (Lock, error) {
-	return stallLock{fakeLock{&f.fakeLocker}, time.Now().Add(ttl), f.stall}, nil
-}
-
-// TestDoExpiresDuringStalledExtend: the function's context ends, as lost,
-// before the validity does, even while an Extend is stuck well past it.
-// (The guard, 60 ms, leaves room for a loaded machine; the old keeper,
-// which waited for the Extend, missed by 800 ms.) A function that returns
-// while the lock is valid is not told it lost it, even when the validity
-// ends while Do waits for that Extend.
-func TestDoExpiresDuringStalledExtend(t *testing.T) {
-	const ttl = 300 * time.Millisecond
-	f := &stallLocker{stall: time.Second}
-	var ended, exp time.Time
-	err := Do(t.Context(), f, "k", ttl, func(ctx context.Context, l Lock) error {
-		exp = l.Expiration()
-		<-ctx.Done()
-		ended = time.Now()
-		return nil
-	}, Guard(60*time.Millisecond))
-	assert.ErrorIs(t, err, ErrLost)
-	assert.ErrorIs(t, err, ErrExpired)
-	assert.True(t, ended.Before(exp), "the function's context ended %v after the validity did", ended.Sub(exp))
-	assert.Equal(t, 1, f.unlocked, "the lock was not released")
-
-	err = Do(t.Context(), f, "k", ttl, func(ctx context.Context, l Lock) error {
-		time.Sleep(ttl / 2) // returns while the Extend that began at ttl/3 hangs
-		return ctx.Err()
-	}, Guard(60*time.Millisecond))
-	assert.NoError(t, err, "a function that returned in time was told the lock was lost")
-	assert.Equal(t, 2, f.unlocked, "the lock was not released")
+	assert.ErrorIs(t, CheckTTL(2900*time.Microsecond, 2*time.Millisecond), lockerr.ErrInvalidArgument)
 }

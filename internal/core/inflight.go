@@ -1,6 +1,10 @@
 package core
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/leverege/lock/lockerr"
+)
 
 // InFlight tracks the calls a Locker has in flight, so that Destroy can
 // interrupt them, wait for them to finish, and refuse new ones. The zero
@@ -18,13 +22,13 @@ func (f *InFlight) init() {
 }
 
 // Enter registers a call; Exit must be called when it returns. Once Close
-// has started, Enter fails with ErrDestroyed. A call that waits (Lock)
+// has started, Enter fails with lockerr.ErrDestroyed. A call that waits (Lock)
 // also watches Closing, to be interrupted.
 func (f *InFlight) Enter() error {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	if f.closed {
-		return ErrDestroyed
+		return lockerr.ErrDestroyed
 	}
 	f.wg.Add(1)
 	return nil

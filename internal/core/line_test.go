@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leverege/lock/lockerr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -106,14 +107,14 @@ func TestRunQueued(t *testing.T) {
 	calls := 0
 	_, err := run(t.Context(), nil, Retry{Count: 3, Delay: time.Millisecond}, "k", func(context.Context) attempt[int] {
 		calls++
-		return attempt[int]{Nodes: []*NodeError{{Err: ErrTaken}}}
+		return attempt[int]{Nodes: []*lockerr.NodeError{{Err: lockerr.ErrTaken}}}
 	}, nil, &w)
-	require.ErrorIs(t, err, ErrNotAcquired)
+	require.ErrorIs(t, err, lockerr.ErrNotAcquired)
 	assert.Equal(t, 1, calls, "a caller behind another one tries only its last attempt")
-	var e *Error
+	var e *lockerr.Error
 	require.ErrorAs(t, err, &e)
 	assert.Equal(t, 4, e.Attempts, "its delays count as attempts")
-	assert.ErrorIs(t, err, ErrTaken, "the error names what the masters said")
+	assert.ErrorIs(t, err, lockerr.ErrTaken, "the error names what the masters said")
 
 	// First in line, with a delay far longer than the test: a release
 	// wakes it at once.
@@ -155,7 +156,7 @@ func TestRunSingleAttemptSkipsLine(t *testing.T) {
 		calls++
 		return attempt[int]{}
 	}, nil, &w)
-	require.ErrorIs(t, err, ErrNotAcquired)
+	require.ErrorIs(t, err, lockerr.ErrNotAcquired)
 	assert.Equal(t, 1, calls)
 }
 

@@ -1,85 +1,21 @@
 package core
 
-import "time"
+import (
+	"time"
 
-// Kind says what an Event reports.
-type Kind int
-
-const (
-	// KindLock: a Lock call ended, acquired (Err nil) or not. Took is the
-	// wait, from the call to its result; Attempts how many it made.
-	KindLock Kind = iota + 1
-	// KindAttempt: one attempt of a Lock call ended (Err nil when it won).
-	KindAttempt
-	// KindExtend: an Extend call ended. Took is its duration.
-	KindExtend
-	// KindUnlock: an Unlock call ended. Held is how long the lock was held,
-	// from its acquisition.
-	KindUnlock
-	// KindNode: one master answered a request, or was given up on. Node and
-	// Addr name it, Op is the request ("acquire", "release", "extend",
-	// "fence"), Took its latency, and Err nil for yes, ErrTaken or
-	// ErrNotHeldHere for an owner's no, ErrUnreachable, ErrRejoining (the
-	// master restarted or lost its data less than the restart delay ago)
-	// or the server's error.
-	KindNode
-	// KindMaster: what a master told about itself when a connection to it
-	// opened, when that is trouble: Node and Addr name it, and Err says
-	// what (ErrSameServer, ErrEvictable).
-	KindMaster
+	"github.com/leverege/lock/observe"
 )
 
-func (k Kind) String() string {
-	switch k {
-	case KindLock:
-		return "lock"
-	case KindAttempt:
-		return "attempt"
-	case KindExtend:
-		return "extend"
-	case KindUnlock:
-		return "unlock"
-	case KindNode:
-		return "node"
-	case KindMaster:
-		return "master"
-	}
-	return "unknown"
-}
-
-// Event is one thing an Observer is told.
-type Event struct {
-	Kind     Kind
-	Key      string
-	Err      error
-	Took     time.Duration
-	Held     time.Duration // KindUnlock
-	Attempts int           // KindLock
-	Node     int           // KindNode, KindMaster
-	Addr     string        // KindNode, KindMaster
-	Op       string        // KindNode
-}
-
-// Observer is told what a Locker does. Observe is called synchronously on
-// the caller's goroutine (for KindNode, while the caller waits for the
-// masters; for KindMaster, on a connection's reader), so it must be quick
-// and must not block; it may be called from
-// many goroutines at once. With no Observer set, nothing is built or
-// called.
-type Observer interface {
-	Observe(Event)
-}
-
-// Report tells obs (when not nil) that an Extend (KindExtend) or Unlock
-// (KindUnlock) of key, begun at began, ended with err; acquired is when
+// Report tells obs (when not nil) that an Extend (observe.KindExtend) or Unlock
+// (observe.KindUnlock) of key, begun at began, ended with err; acquired is when
 // the lock was acquired, for an Unlock's hold time. Callers take began
 // only when obs is not nil, so that an unset observer costs nothing.
-func Report(obs Observer, kind Kind, key string, began, acquired time.Time, err error) {
+func Report(obs observe.Observer, kind observe.Kind, key string, began, acquired time.Time, err error) {
 	if obs == nil {
 		return
 	}
-	e := Event{Kind: kind, Key: key, Err: err, Took: time.Since(began)}
-	if kind == KindUnlock {
+	e := observe.Event{Kind: kind, Key: key, Err: err, Took: time.Since(began)}
+	if kind == observe.KindUnlock {
 		e.Held = began.Sub(acquired)
 	}
 	obs.Observe(e)

@@ -6,6 +6,9 @@ import (
 	"math/rand/v2"
 	"strings"
 	"time"
+
+	"github.com/leverege/lock/lockerr"
+	"github.com/leverege/lock/observe"
 )
 
 // Retry is the schedule shared by both backends, with the semantics of the
@@ -52,7 +55,7 @@ func (r Retry) Wait(rnd func(n int64) int64) time.Duration {
 // Next waits as the schedule says and reports whether to make an attempt;
 // it returns false when the schedule has run out, ctx has ended or
 // closing ([InFlight.Closing]) is closed, and Err then says why, as an
-// *Error whose Cause is CtxErr(ctx) when ctx ended the call, ErrDestroyed
+// *lockerr.Error whose Cause is CtxErr(ctx) when ctx ended the call, lockerr.ErrDestroyed
 // when closing did, and otherwise the last attempt's why. A lock won while
 // Destroy was starting could never be unlocked, so Won then fails and the
 // caller releases it.
@@ -67,15 +70,15 @@ func (r Retry) Wait(rnd func(n int64) int64) time.Duration {
 // Lock waits, a release starts one attempt per process, and a caller that
 // gives up has asked the masters at least once.
 //
-// With an observer, every attempt made (KindAttempt) and the call's
-// outcome (KindLock) are reported. A Tries is for one call, on one
+// With an observer, every attempt made (observe.KindAttempt) and the call's
+// outcome (observe.KindLock) are reported. A Tries is for one call, on one
 // goroutine.
 type Tries struct {
 	ctx     context.Context
 	closing <-chan struct{}
 	retry   Retry
 	key     string
-	obs     Observer
+	obs     observe.Observer
 
 	line   *Line
 	ticket *Ticket
@@ -83,19 +86,19 @@ type Tries struct {
 	busy   bool   // others of this process waited for key already
 	timer  *time.Timer
 
-	n     int          // attempts counted: made, or passed behind others in line
-	made  int          // attempts made, for the observer
-	nodes []*NodeError // the last attempt's failures
-	why   error        // why the last attempt failed when no master is to blame
-	final bool         // the last attempt's failure will not pass by retrying
-	err   error        // why the call ended, once it has
+	n     int                  // attempts counted: made, or passed behind others in line
+	made  int                  // attempts made, for the observer
+	nodes []*lockerr.NodeError // the last attempt's failures
+	why   error                // why the last attempt failed when no master is to blame
+	final bool                 // the last attempt's failure will not pass by retrying
+	err   error                // why the call ended, once it has
 
 	began, at time.Time // of the call and of the attempt, with an observer
 }
 
 // Start begins the schedule of a Lock call on key. line may be nil (a set
 // of keys, which has no line), as may obs.
-func (t *Tries) Start(ctx context.Context, closing <-chan struct{}, r Retry, line *Line, key string, obs Observer) {
+func (t *Tries) Start(ctx context.Context, closing <-chan struct{}, r Retry, line *Line, key string, obs observe.Observer) {
 	*t = Tries{ctx: ctx, closing: closing, retry: r, key: key, obs: obs}
 	if r.Count != 0 && line != nil { // a single attempt has nothing to wait for
 		t.line = line
@@ -148,7 +151,7 @@ func (t *Tries) Next() bool {
 				return t.end(CtxErr(t.ctx))
 			case <-t.closing:
 				t.timer.Stop()
-				return t.end(ErrDestroyed)
+				return t.end(lockerr.ErrDestroyed)
 			}
 		} else if t.busy {
 			t.n++ // others of this process wait already: queue behind them
@@ -165,9 +168,9 @@ func (t *Tries) Next() bool {
 
 // Failure is why an attempt failed.
 type Failure struct {
-	Nodes []*NodeError // the masters to blame, in master order
-	Why   error        // why, when no single master is to blame (ErrNoValidity, ErrNoQuorum, ...)
-	Final bool         // retrying cannot mend it (masters refuse this client's credentials, say)
+	Nodes []*lockerr.NodeError // the masters to blame, in master order
+	Why   error                // why, when no single master is to blame (lockerr.ErrNoValidity, lockerr.ErrNoQuorum, ...)
+	Final bool                 // retrying cannot mend it (masters refuse this client's credentials, say)
 }
 
 // Failed records why the attempt Next allowed failed. The attempt must
@@ -177,8 +180,8 @@ func (t *Tries) Failed(f Failure) {
 	nodes, why := f.Nodes, f.Why
 	t.nodes, t.why, t.final = nodes, why, f.Final
 	if t.obs != nil { // the attempt's own detail; the Lock's error says the rest
-		t.obs.Observe(Event{Kind: KindAttempt, Key: t.key, Took: time.Since(t.at),
-			Err: &Error{Op: "lock", Key: t.key, Attempts: 1, Err: ErrNotAcquired, Cause: why, Nodes: nodes}})
+		t.obs.Observe(observe.Event{Kind: observe.KindAttempt, Key: t.key, Took: time.Since(t.at),
+			Err: &lockerr.Error{Op: "lock", Key: t.key, Attempts: 1, Err: lockerr.ErrNotAcquired, Cause: why, Nodes: nodes}})
 	}
 }
 
@@ -187,20 +190,20 @@ func (t *Tries) Failed(f Failure) {
 // returns the error.
 func (t *Tries) Won() error {
 	if t.obs != nil {
-		t.obs.Observe(Event{Kind: KindAttempt, Key: t.key, Took: time.Since(t.at)})
+		t.obs.Observe(observe.Event{Kind: observe.KindAttempt, Key: t.key, Took: time.Since(t.at)})
 	}
 	if closed(t.closing) {
 		t.nodes, t.why = nil, nil
-		t.end(ErrDestroyed)
+		t.end(lockerr.ErrDestroyed)
 		return t.err
 	}
 	if t.obs != nil {
-		t.obs.Observe(Event{Kind: KindLock, Key: t.key, Took: time.Since(t.began), Attempts: t.made})
+		t.obs.Observe(observe.Event{Kind: observe.KindLock, Key: t.key, Took: time.Since(t.began), Attempts: t.made})
 	}
 	return nil
 }
 
-// Err is why the call ended without a lock: an *Error.
+// Err is why the call ended without a lock: an *lockerr.Error.
 func (t *Tries) Err() error { return t.err }
 
 // Stop ends the schedule: the caller leaves the line.
@@ -216,15 +219,15 @@ func (t *Tries) Stop() {
 
 // end records why the call ended and reports false, for Next. When the
 // context or Destroy ended it, the last attempt's why is kept beside that
-// cause, so that errors.Is still tells "too few masters" (ErrNoQuorum)
+// cause, so that errors.Is still tells "too few masters" (lockerr.ErrNoQuorum)
 // from "held elsewhere".
 func (t *Tries) end(cause error) bool {
 	if t.why != nil && cause != t.why {
 		cause = &causes{ended: cause, last: t.why}
 	}
-	t.err = &Error{Op: "lock", Key: t.key, Attempts: t.n, Err: ErrNotAcquired, Cause: cause, Nodes: t.nodes}
+	t.err = &lockerr.Error{Op: "lock", Key: t.key, Attempts: t.n, Err: lockerr.ErrNotAcquired, Cause: cause, Nodes: t.nodes}
 	if t.obs != nil {
-		t.obs.Observe(Event{Kind: KindLock, Key: t.key, Err: t.err, Took: time.Since(t.began), Attempts: t.made})
+		t.obs.Observe(observe.Event{Kind: observe.KindLock, Key: t.key, Err: t.err, Took: time.Since(t.began), Attempts: t.made})
 	}
 	return false
 }
@@ -233,7 +236,7 @@ func (t *Tries) end(cause error) bool {
 // started (closing is closed), or ctx has ended; nil if neither.
 func ended(ctx context.Context, closing <-chan struct{}) error {
 	if closed(closing) {
-		return ErrDestroyed
+		return lockerr.ErrDestroyed
 	}
 	return CtxErr(ctx)
 }

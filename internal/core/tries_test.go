@@ -1,13 +1,17 @@
 package core
 
-import "context"
+import (
+	"context"
+
+	"github.com/leverege/lock/lockerr"
+)
 
 // attempt is the outcome of one try in the tests below: held, or the
 // per-node failures that explain why not.
 type attempt[L any] struct {
 	Lock  L
 	OK    bool
-	Nodes []*NodeError
+	Nodes []*lockerr.NodeError
 	Why   error
 }
 

@@ -1,69 +1,11 @@
 package core
 
 import (
-	"context"
 	"iter"
 	"slices"
 	"strings"
 	"time"
 )
-
-// Lock is one acquisition of a key. A Lock is immutable and safe for
-// concurrent use; Extend returns a new Lock with the new Expiration, and the
-// old value still names the same acquisition (Unlock works on either).
-type Lock interface {
-	// Key is the key as stored, namespace included; for a lock on several
-	// keys (LockAll), the first.
-	Key() string
-	// Keys is every key of the lock: Key alone, or all that LockAll locked.
-	Keys() []string
-	// Value is the random value that this acquisition stored; it is unique
-	// per acquisition and is what Extend and Unlock compare against.
-	Value() string
-	// Expiration is the end of the validity window: until then, and only
-	// under the clock assumptions of the algorithm, no other owner can hold
-	// the key. It carries a monotonic clock reading.
-	Expiration() time.Time
-	// Token is the acquisition's fencing token when fencing is on (0 when
-	// it is off): greater than every token given out before for the same
-	// key, by any client of the same masters, as long as the masters keep
-	// their data. Pass it to the protected resource, which should refuse a
-	// write that carries a smaller token than one it has seen. Extend keeps
-	// it.
-	Token() uint64
-	// Extend resets the key's time to live to ttl on a quorum and returns the
-	// lock with its new validity. It never deletes the key. It fails with
-	// ErrNotHeld when the lock has expired or is no longer ours, and with
-	// ErrNoQuorum when too few masters answered or ctx ended (the lock keeps
-	// its old Expiration).
-	Extend(ctx context.Context, ttl time.Duration) (Lock, error)
-	// Unlock deletes the key wherever it still holds this lock's value and
-	// nowhere else, even when ctx has ended. It may return once a quorum has
-	// deleted it, with the other deletes still on their way. It fails with ErrNotHeld when
-	// fewer than a quorum held it, and with ErrNoQuorum when too few masters
-	// answered; what is left expires with its ttl.
-	Unlock(ctx context.Context) error
-}
-
-// Locker hands out locks. Implementations are safe for concurrent use.
-type Locker interface {
-	// Lock acquires key as given, retrying according to the options, and
-	// returns a Lock valid for at most ttl.
-	Lock(ctx context.Context, key string, ttl time.Duration) (Lock, error)
-	// LockNs is Lock on "<namespace>:<key>".
-	LockNs(ctx context.Context, key string, ttl time.Duration) (Lock, error)
-	// LockAll acquires all of keys, as given, or none, with the same
-	// quorum, validity, Extend and Unlock semantics as Lock. keys must not
-	// be empty nor hold a key twice (ErrInvalidArgument).
-	LockAll(ctx context.Context, keys []string, ttl time.Duration) (Lock, error)
-	// LockAllNs is LockAll on "<namespace>:<key>" for every key.
-	LockAllNs(ctx context.Context, keys []string, ttl time.Duration) (Lock, error)
-	// Destroy interrupts calls in flight (they fail with ErrDestroyed after
-	// releasing anything partly acquired), waits for them, and frees the
-	// Locker's resources. Later calls fail with ErrDestroyed. Destroy is
-	// idempotent; locks still held are left to expire.
-	Destroy() error
-}
 
 // Namespaced is the one place that builds a namespaced key. An empty
 // namespace leaves the key as it is.

@@ -1,0 +1,127 @@
+package lock
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/leverege/lock/lockerr"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+type fakeLocker struct {
+	mu       sync.Mutex
+	unlocked int
+}
+
+type fakeLock struct{ l *fakeLocker }
+
+func (f *fakeLocker) Lock(context.Context, string, time.Duration) (Lock, error) {
+	return fakeLock{f}, nil
+}
+func (f *fakeLocker) LockNs(ctx context.Context, k string, ttl time.Duration) (Lock, error) {
+	return f.Lock(ctx, k, ttl)
+}
+func (f *fakeLocker) LockAll(ctx context.Context, k []string, ttl time.Duration) (Lock, error) {
+	return f.Lock(ctx, k[0], ttl)
+}
+func (f *fakeLocker) LockAllNs(ctx context.Context, k []string, ttl time.Duration) (Lock, error) {
+	return f.Lock(ctx, k[0], ttl)
+}
+func (f *fakeLocker) Destroy() error                                   { return nil }
+func (fakeLock) Key() string                                           { return "k" }
+func (fakeLock) Keys() []string                                        { return []string{"k"} }
+func (fakeLock) Value() string                                         { return "v" }
+func (fakeLock) Token() uint64                                         { return 0 }
+func (fakeLock) Expiration() time.Time                                 { return time.Now().Add(time.Hour) }
+func (l fakeLock) Extend(context.Context, time.Duration) (Lock, error) { return l, nil }
+func (l fakeLock) Unlock(context.Context) error {
+	l.l.mu.Lock()
+	defer l.l.mu.Unlock()
+	l.l.unlocked++
+	return nil
+}
+
+// TestDoPanic: a function that panics still has its lock released, and the
+// keeper stopped, before the panic goes on.
+func TestDoPanic(t *testing.T) {
+	f := &fakeLocker{}
+	func() {
+		defer func() { assert.Equal(t, "boom", recover()) }()
+		_ = Do(t.Context(), f, "k", time.Second, func(context.Context, Lock) error { panic("boom") })
+	}()
+	assert.Equal(t, 1, f.unlocked, "the lock was not released after the panic")
+}
+
+// TestDoSettings: renewals that could not come before the lock is lost are
+// refused.
+func TestDoSettings(t *testing.T) {
+	f := &fakeLocker{}
+	nop := func(context.Context, Lock) error { return nil }
+	for _, opts := range [][]DoOption{
+		{RenewEvery(99 * time.Millisecond)},
+		{Guard(99 * time.Millisecond)},
+		{RenewEvery(60 * time.Millisecond), Guard(40 * time.Millisecond)},
+		{RenewEvery(0)},
+		{Guard(-1)},
+	} {
+		err := Do(t.Context(), f, "k", 100*time.Millisecond, nop, opts...)
+		assert.ErrorIs(t, err, lockerr.ErrInvalidArgument)
+	}
+	assert.Zero(t, f.unlocked, "locked despite bad settings")
+	require.NoError(t, Do(t.Context(), f, "k", 100*time.Millisecond, nop, RenewEvery(50*time.Millisecond), Guard(10*time.Millisecond)))
+}
+
+// stallLock is a lock valid until exp whose Extend takes stall to return,
+// whatever its context says, as one whose write to a master is stuck would.
+type stallLock struct {
+	fakeLock
+	exp   time.Time
+	stall time.Duration
+}
+
+func (l stallLock) Expiration() time.Time { return l.exp }
+func (l stallLock) Extend(context.Context, time.Duration) (Lock, error) {
+	time.Sleep(l.stall)
+	return nil, lockerr.ErrNoQuorum
+}
+
+type stallLocker struct {
+	fakeLocker
+	stall time.Duration
+}
+
+func (f *stallLocker) Lock(_ context.Context, _ string, ttl time.Duration) (Lock, error) {
+	return stallLock{fakeLock{&f.fakeLocker}, time.Now().Add(ttl), f.stall}, nil
+}
+
+// TestDoExpiresDuringStalledExtend: the function's context ends, as lost,
+// before the validity does, even while an Extend is stuck well past it.
+// (The guard, 60 ms, leaves room for a loaded machine; the old keeper,
+// which waited for the Extend, missed by 800 ms.) A function that returns
+// while the lock is valid is not told it lost it, even when the validity
+// ends while Do waits for that Extend.
+func TestDoExpiresDuringStalledExtend(t *testing.T) {
+	const ttl = 300 * time.Millisecond
+	f := &stallLocker{stall: time.Second}
+	var ended, exp time.Time
+	err := Do(t.Context(), f, "k", ttl, func(ctx context.Context, l Lock) error {
+		exp = l.Expiration()
+		<-ctx.Done()
+		ended = time.Now()
+		return nil
+	}, Guard(60*time.Millisecond))
+	assert.ErrorIs(t, err, lockerr.ErrLost)
+	assert.ErrorIs(t, err, lockerr.ErrExpired)
+	assert.True(t, ended.Before(exp), "the function's context ended %v after the validity did", ended.Sub(exp))
+	assert.Equal(t, 1, f.unlocked, "the lock was not released")
+
+	err = Do(t.Context(), f, "k", ttl, func(ctx context.Context, l Lock) error {
+		time.Sleep(ttl / 2) // returns while the Extend that began at ttl/3 hangs
+		return ctx.Err()
+	}, Guard(60*time.Millisecond))
+	assert.NoError(t, err, "a function that returned in time was told the lock was lost")
+	assert.Equal(t, 2, f.unlocked, "the lock was not released")
+}
