@@ -2,10 +2,6 @@
 // contract, errors and option semantics, with the process's memory as its
 // one always-healthy master. Locks are shared by the users of one Locker
 // value, not across processes.
-//
-// It keeps one map entry per held key and no goroutine or timer per lock:
-// expiry is decided by comparing times when a key is next touched, and
-// expired entries are swept as the map grows.
 package memlock
 
 import (
@@ -86,6 +82,10 @@ type entry struct {
 }
 
 // Locker hands out locks within one process. It is safe for concurrent use.
+//
+// It keeps one map entry per held key and no goroutine or timer per lock:
+// expiry is decided by comparing times when a key is next touched, and
+// expired entries are swept as the map grows.
 type Locker struct {
 	opts     options
 	inflight core.InFlight

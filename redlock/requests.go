@@ -69,18 +69,18 @@ func (o op) String() string {
 // (the first is the lock's Key), boxed once as command arguments for every
 // request of the lock.
 type keySet struct {
-	first string
-	all   []string // nil for a single key
-	one   any      // first, boxed
-	many  []any    // all, boxed; nil for a single key
+	first    string
+	all      []string // nil for a single key
+	firstArg any      // first, boxed
+	allArgs  []any    // all, boxed; nil for a single key
 }
 
 func newKeySet(first string, all []string) keySet {
-	k := keySet{first: first, all: all, one: first}
+	k := keySet{first: first, all: all, firstArg: first}
 	if all != nil {
-		k.many = make([]any, len(all))
+		k.allArgs = make([]any, len(all))
 		for i, s := range all {
-			k.many[i] = s
+			k.allArgs[i] = s
 		}
 	}
 	return k
@@ -91,10 +91,10 @@ func (k keySet) count() int { return max(len(k.all), 1) }
 
 // appendTo appends the keys to a command's arguments.
 func (k keySet) appendTo(args []any) []any {
-	if k.many == nil {
-		return append(args, k.one)
+	if k.allArgs == nil {
+		return append(args, k.firstArg)
 	}
-	return append(args, k.many...)
+	return append(args, k.allArgs...)
 }
 
 // lockValue is an acquisition's random value, and the same boxed once as
@@ -130,7 +130,7 @@ func (a acquisition) scripted() bool {
 func (a acquisition) command(args []any) pipeline.Call {
 	ms := a.ttl.Milliseconds()
 	if !a.scripted() {
-		return pipeline.Call{Cmd: "SET", Args: append(args, a.keys.one, a.value.arg, "NX", "PX", ms)}
+		return pipeline.Call{Cmd: "SET", Args: append(args, a.keys.firstArg, a.value.arg, "NX", "PX", ms)}
 	}
 	// KEYS: the lock's keys, the marker, the first key's fencing counter.
 	// ARGV: value, ttl, restart delay (0: off), "1" to fence.
