@@ -15,9 +15,11 @@
 //	lock_extends_total{result}                 Extend calls: ok, not_held, no_quorum, destroyed, invalid, error
 //	lock_unlocks_total{result}                 Unlock calls: ok, not_held, no_quorum, destroyed, error
 //	lock_master_request_duration_seconds{master,op}  histogram: one master's answer to one request
-//	lock_master_answers_total{master,op,answer}      yes, taken, not_held, unreachable, rejoining, error
+//	lock_master_answers_total{master,op,answer}      yes, taken, not_held, unreachable, rejoining, auth, tls,
+//	                                                 read_only, not_replicated, evictable, error
 //	lock_master_rejoining_answers_total{master}      answers "rejoining": the master restarted or lost its data
 //	                                                 less than the restart delay ago (each request counts)
+//	lock_master_trouble_total{master,trouble}        what a master told when a connection opened: same_server, evictable
 //
 // Keys are not labels (there may be many); masters are, by address.
 package prom
@@ -41,6 +43,7 @@ type Collector struct {
 	requests     *prometheus.HistogramVec
 	answers      *prometheus.CounterVec
 	restarts     *prometheus.CounterVec
+	trouble      *prometheus.CounterVec
 }
 
 // New returns a Collector; register it, and pass it as the Locker's
@@ -66,11 +69,13 @@ func New() *Collector {
 			Help: "Masters' answers to requests, by answer."}, []string{"master", "op", "answer"}),
 		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lock_master_rejoining_answers_total",
 			Help: "Answers from a master that restarted or lost its data less than the restart delay ago, by request."}, []string{"master"}),
+		trouble: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lock_master_trouble_total",
+			Help: "Trouble a master told of when a connection to it opened, by kind."}, []string{"master", "trouble"}),
 	}
 }
 
 func (c *Collector) all() []prometheus.Collector {
-	return []prometheus.Collector{c.acquisitions, c.attempts, c.wait, c.hold, c.extends, c.unlocks, c.requests, c.answers, c.restarts}
+	return []prometheus.Collector{c.acquisitions, c.attempts, c.wait, c.hold, c.extends, c.unlocks, c.requests, c.answers, c.restarts, c.trouble}
 }
 
 // Describe implements prometheus.Collector.
@@ -113,6 +118,15 @@ func (c *Collector) Observe(e lock.Event) {
 		if a == "rejoining" {
 			c.restarts.WithLabelValues(e.Addr).Inc()
 		}
+	case lock.KindMaster:
+		t := "other"
+		switch {
+		case errors.Is(e.Err, lock.ErrSameServer):
+			t = "same_server"
+		case errors.Is(e.Err, lock.ErrEvictable):
+			t = "evictable"
+		}
+		c.trouble.WithLabelValues(e.Addr, t).Inc()
 	}
 }
 
@@ -140,12 +154,22 @@ func answer(err error) string {
 		return "yes"
 	case errors.Is(err, lock.ErrTaken):
 		return "taken"
-	case errors.Is(err, lock.ErrNotHeld): // NotHeldHere
+	case errors.Is(err, lock.ErrNotHeld): // ErrNotHeldHere
 		return "not_held"
 	case errors.Is(err, lock.ErrRejoining):
 		return "rejoining"
 	case errors.Is(err, lock.ErrUnreachable):
 		return "unreachable"
+	case errors.Is(err, lock.ErrAuth):
+		return "auth"
+	case errors.Is(err, lock.ErrTLS):
+		return "tls"
+	case errors.Is(err, lock.ErrReadOnly):
+		return "read_only"
+	case errors.Is(err, lock.ErrNotReplicated):
+		return "not_replicated"
+	case errors.Is(err, lock.ErrEvictable):
+		return "evictable"
 	}
 	return "error"
 }

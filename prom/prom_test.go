@@ -2,6 +2,7 @@ package prom_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -82,23 +83,41 @@ func TestMasterMetrics(t *testing.T) {
 	node("acquire", lock.ErrTaken)
 	node("acquire", errors.Join(lock.ErrRejoining, errors.New("restarted")))
 	node("release", errors.Join(lock.ErrUnreachable, errors.New("no answer within 50ms")))
-	node("extend", lock.NotHeldHere)
+	node("extend", lock.ErrNotHeldHere)
+	node("acquire", fmt.Errorf("%w: WRONGPASS", lock.ErrAuth))
+	node("acquire", fmt.Errorf("%w: x509", lock.ErrTLS))
+	node("acquire", fmt.Errorf("%w: READONLY", lock.ErrReadOnly))
+	node("extend", fmt.Errorf("%w: 0 of 1", lock.ErrNotReplicated))
+	node("acquire", fmt.Errorf("%w: volatile-lru", lock.ErrEvictable))
+	node("acquire", errors.New("OOM command not allowed"))
+	c.Observe(lock.Event{Kind: lock.KindMaster, Node: 1, Addr: "10.0.0.2:6379", Err: fmt.Errorf("%w: volatile-lru", lock.ErrEvictable)})
+	c.Observe(lock.Event{Kind: lock.KindMaster, Node: 1, Addr: "10.0.0.2:6379", Err: fmt.Errorf("%w: masters 0 and 1", lock.ErrSameServer)})
 	reg := prometheus.NewPedanticRegistry()
 	require.NoError(t, reg.Register(c))
 	expected := `
 # HELP lock_master_answers_total Masters' answers to requests, by answer.
 # TYPE lock_master_answers_total counter
+lock_master_answers_total{answer="auth",master="10.0.0.2:6379",op="acquire"} 1
+lock_master_answers_total{answer="error",master="10.0.0.2:6379",op="acquire"} 1
+lock_master_answers_total{answer="evictable",master="10.0.0.2:6379",op="acquire"} 1
 lock_master_answers_total{answer="not_held",master="10.0.0.2:6379",op="extend"} 1
+lock_master_answers_total{answer="not_replicated",master="10.0.0.2:6379",op="extend"} 1
+lock_master_answers_total{answer="read_only",master="10.0.0.2:6379",op="acquire"} 1
 lock_master_answers_total{answer="rejoining",master="10.0.0.2:6379",op="acquire"} 1
 lock_master_answers_total{answer="taken",master="10.0.0.2:6379",op="acquire"} 1
+lock_master_answers_total{answer="tls",master="10.0.0.2:6379",op="acquire"} 1
 lock_master_answers_total{answer="unreachable",master="10.0.0.2:6379",op="release"} 1
 lock_master_answers_total{answer="yes",master="10.0.0.2:6379",op="acquire"} 1
 # HELP lock_master_rejoining_answers_total Answers from a master that restarted or lost its data less than the restart delay ago, by request.
 # TYPE lock_master_rejoining_answers_total counter
 lock_master_rejoining_answers_total{master="10.0.0.2:6379"} 1
+# HELP lock_master_trouble_total Trouble a master told of when a connection to it opened, by kind.
+# TYPE lock_master_trouble_total counter
+lock_master_trouble_total{master="10.0.0.2:6379",trouble="evictable"} 1
+lock_master_trouble_total{master="10.0.0.2:6379",trouble="same_server"} 1
 `
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(expected),
-		"lock_master_answers_total", "lock_master_rejoining_answers_total"))
+		"lock_master_answers_total", "lock_master_rejoining_answers_total", "lock_master_trouble_total"))
 }
 
 // histCount is how many observations the histogram name holds.
