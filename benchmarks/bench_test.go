@@ -91,35 +91,40 @@ func loopCtx(b *testing.B) context.Context {
 
 func BenchmarkSequential(b *testing.B) {
 	forEach(b, everyImpl, func(b *testing.B, impl string, addrs []string) {
-		l := mustLocker(b, impl, addrs, retry{})
-		if err := warm(l, 1, ttl); err != nil {
+		sequential(b, mustLocker(b, impl, addrs, retry{}))
+	})
+}
+
+// sequential runs b.N cycles of Lock and Unlock of a fresh key, one at a
+// time, and reports the cycle's latency percentiles.
+func sequential(b *testing.B, l locker) {
+	if err := warm(l, 1, ttl); err != nil {
+		b.Fatal(err)
+	}
+	// The keys are made before the clock starts.
+	prefix := uniqueKey("seq") + ":"
+	keys := make([]string, b.N)
+	for i := range keys {
+		keys[i] = prefix + strconv.Itoa(i)
+	}
+	lat := make([]int64, b.N)
+	ctx := loopCtx(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i, key := range keys {
+		start := time.Now()
+		h, err := l.Lock(ctx, key, ttl)
+		if err != nil {
 			b.Fatal(err)
 		}
-		// The keys are made before the clock starts.
-		prefix := uniqueKey("seq") + ":"
-		keys := make([]string, b.N)
-		for i := range keys {
-			keys[i] = prefix + strconv.Itoa(i)
+		if err := h.Unlock(ctx); err != nil {
+			b.Fatal(err)
 		}
-		lat := make([]int64, b.N)
-		ctx := loopCtx(b)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i, key := range keys {
-			start := time.Now()
-			h, err := l.Lock(ctx, key, ttl)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := h.Unlock(ctx); err != nil {
-				b.Fatal(err)
-			}
-			lat[i] = int64(time.Since(start))
-		}
-		b.StopTimer()
-		b.ReportMetric(float64(percentile(lat, 50)), "p50-ns")
-		b.ReportMetric(float64(percentile(lat, 99)), "p99-ns")
-	})
+		lat[i] = int64(time.Since(start))
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(percentile(lat, 50)), "p50-ns")
+	b.ReportMetric(float64(percentile(lat, 99)), "p99-ns")
 }
 
 // parallelGoroutines is how many goroutines BenchmarkParallel runs (at
@@ -127,51 +132,56 @@ func BenchmarkSequential(b *testing.B) {
 const parallelGoroutines = 64
 
 func BenchmarkParallel(b *testing.B) {
+	forEach(b, everyImpl, func(b *testing.B, impl string, addrs []string) {
+		parallel(b, mustLocker(b, impl, addrs, retry{}))
+	})
+}
+
+// parallel runs b.N cycles of Lock and Unlock of fresh keys from
+// parallelGoroutines goroutines, and reports cycles/s and failed cycles.
+func parallel(b *testing.B, l locker) {
 	procs := runtime.GOMAXPROCS(0)
 	perProc := (parallelGoroutines + procs - 1) / procs
-	forEach(b, everyImpl, func(b *testing.B, impl string, addrs []string) {
-		l := mustLocker(b, impl, addrs, retry{})
-		if err := warm(l, perProc*procs, ttl); err != nil {
-			b.Fatal(err)
-		}
-		prefix := uniqueKey("par")
-		var (
-			ids      atomic.Int64
-			failed   atomic.Int64
-			firstErr atomic.Pointer[error]
-		)
-		fail := func(err error) {
-			failed.Add(1)
-			firstErr.CompareAndSwap(nil, &err)
-		}
-		ctx := loopCtx(b)
-		b.SetParallelism(perProc)
-		b.ReportAllocs()
-		b.ResetTimer()
-		b.RunParallel(func(pb *testing.PB) {
-			// Each goroutine has keys of its own; building one costs one
-			// small allocation, counted in every implementation's allocs/op.
-			buf := fmt.Appendf(nil, "%s:%d:", prefix, ids.Add(1))
-			n := len(buf)
-			for i := 0; pb.Next(); i++ {
-				buf = strconv.AppendInt(buf[:n], int64(i), 10)
-				h, err := l.Lock(ctx, string(buf), ttl)
-				if err != nil {
-					fail(err)
-					continue
-				}
-				if err := h.Unlock(ctx); err != nil {
-					fail(err)
-				}
+	if err := warm(l, perProc*procs, ttl); err != nil {
+		b.Fatal(err)
+	}
+	prefix := uniqueKey("par")
+	var (
+		ids      atomic.Int64
+		failed   atomic.Int64
+		firstErr atomic.Pointer[error]
+	)
+	fail := func(err error) {
+		failed.Add(1)
+		firstErr.CompareAndSwap(nil, &err)
+	}
+	ctx := loopCtx(b)
+	b.SetParallelism(perProc)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		// Each goroutine has keys of its own; building one costs one
+		// small allocation, counted in every implementation's allocs/op.
+		buf := fmt.Appendf(nil, "%s:%d:", prefix, ids.Add(1))
+		n := len(buf)
+		for i := 0; pb.Next(); i++ {
+			buf = strconv.AppendInt(buf[:n], int64(i), 10)
+			h, err := l.Lock(ctx, string(buf), ttl)
+			if err != nil {
+				fail(err)
+				continue
 			}
-		})
-		b.StopTimer()
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "cycles/s")
-		b.ReportMetric(float64(failed.Load()), "failed")
-		if p := firstErr.Load(); p != nil {
-			b.Logf("%d failed cycles; the first: %v", failed.Load(), *p)
+			if err := h.Unlock(ctx); err != nil {
+				fail(err)
+			}
 		}
 	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "cycles/s")
+	b.ReportMetric(float64(failed.Load()), "failed")
+	if p := firstErr.Load(); p != nil {
+		b.Logf("%d failed cycles; the first: %v", failed.Load(), *p)
+	}
 }
 
 // The two retry schedules of BenchmarkContended.
