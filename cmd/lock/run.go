@@ -34,7 +34,9 @@ COMMAND runs with stdin, stdout and stderr passed through and with
   LOCK_FENCE   the fencing token, when the backend gives one
 in its environment. Unless stdin is a terminal, COMMAND gets a process
 group of its own: signals go to the whole group, and whatever is left of
-the group when COMMAND exits is killed before the lock is released.
+the group when COMMAND exits is killed before the lock is released. If
+lock itself dies, even by SIGKILL, a guardian process kills that group at
+once; with stdin a terminal it kills COMMAND alone, not what it started.
 `
 
 const runTail = `
