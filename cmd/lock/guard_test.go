@@ -272,13 +272,18 @@ func TestGuardian(t *testing.T) {
 			if got := g.pgid != 0; got != tc.ownGroup {
 				t.Fatalf("pgid = %d, want a group: %v", g.pgid, tc.ownGroup)
 			}
-			// The command, with a child in its group when it has one.
-			cmd := exec.Command("sh", "-c", "sleep 30 & wait")
+			// The command, with a child: in its group when it has one, and
+			// out of the guardian's reach when it shares ours.
+			childFile := filepath.Join(t.TempDir(), "child")
+			cmd := exec.Command("sh", "-c", `sleep 30 & echo $! > "$1"; wait`, "sh", childFile)
 			setupChild(cmd, g.pgid)
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
 			g.started(cmd.Process.Pid)
+			waitFile(t, childFile)
+			child := pidFrom(t, childFile)
+			t.Cleanup(func() { _ = syscall.Kill(child, syscall.SIGKILL) })
 			var waitErr error
 			exited := make(chan struct{})
 			go func() {
