@@ -10,9 +10,9 @@ import (
 
 // Without Unix signals or process groups the command can only be killed.
 
-func setupChild(*exec.Cmd, bool) {}
+func setupChild(*exec.Cmd, int) {}
 
-func signalChild(cmd *exec.Cmd, sig os.Signal, _ bool) error {
+func signalChild(cmd *exec.Cmd, sig os.Signal, _ int) error {
 	if sig == os.Interrupt {
 		if err := cmd.Process.Signal(sig); err == nil {
 			return nil
@@ -21,7 +21,7 @@ func signalChild(cmd *exec.Cmd, sig os.Signal, _ bool) error {
 	return cmd.Process.Kill()
 }
 
-func killGroup(*exec.Cmd) error { return nil }
+func killGroup(int) error { return nil }
 
 func exitStatus(ps *os.ProcessState) int { return ps.ExitCode() }
 

@@ -34,7 +34,9 @@ COMMAND runs with stdin, stdout and stderr passed through and with
   LOCK_FENCE   the fencing token, when the backend gives one
 in its environment. Unless stdin is a terminal, COMMAND gets a process
 group of its own: signals go to the whole group, and whatever is left of
-the group when COMMAND exits is killed before the lock is released.
+the group when COMMAND exits is killed before the lock is released. If
+lock itself dies, even by SIGKILL, a guardian process kills that group at
+once; with stdin a terminal it kills COMMAND alone, not what it started.
 
 LOCK_CONFIG, which may hold passwords, is removed from COMMAND's
 environment unless --pass-config is given.
@@ -140,15 +142,22 @@ func cmdRun(args []string, stdin, stdout, stderr *os.File) error {
 		fmt.Fprintf(stderr, "lock: warning: the in-memory lock (%s) excludes nothing outside this process\n", be.source)
 	}
 
-	r := &runner{
-		argv:     argv,
-		grace:    *grace,
-		stdin:    stdin,
-		stdout:   stdout,
-		stderr:   stderr,
-		ownGroup: !isTerminal(stdin),
+	// The guardian starts before the lock is taken; if it cannot, nothing
+	// runs: a command that could outlive lock unguarded must not.
+	g, err := newGuard(!isTerminal(stdin), stderr)
+	if err != nil {
+		return exitErr(exitSoftware, "run: %v", err)
 	}
-	r.passConfig = *passConfig
+	defer g.close()
+	r := &runner{
+		argv:       argv,
+		grace:      *grace,
+		stdin:      stdin,
+		stdout:     stdout,
+		stderr:     stderr,
+		guard:      g,
+		passConfig: *passConfig,
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	r.cancelWait = cancel
@@ -181,8 +190,8 @@ type runner struct {
 	stdin      *os.File
 	stdout     *os.File
 	stderr     *os.File
-	ownGroup   bool
-	passConfig bool // keep LOCK_CONFIG in the command's environment
+	guard      *guard // kills the command's processes if lock dies
+	passConfig bool   // keep LOCK_CONFIG in the command's environment
 	cancelWait context.CancelFunc
 
 	mu          sync.Mutex
@@ -213,7 +222,7 @@ func (r *runner) relay(sigs <-chan os.Signal, done <-chan struct{}) {
 				r.interrupted = sig
 				r.cancelWait()
 			case r.cmd != nil && !r.finished:
-				_ = signalChild(r.cmd, sig, r.ownGroup)
+				_ = signalChild(r.cmd, sig, r.guard.pgid)
 			}
 			r.mu.Unlock()
 		}
@@ -226,7 +235,7 @@ func (r *runner) run(ctx context.Context, l lock.Lock) error {
 	cmd := exec.Command(r.argv[0], r.argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = r.stdin, r.stdout, r.stderr
 	cmd.Env = childEnv(os.Environ(), l, r.passConfig)
-	setupChild(cmd, r.ownGroup)
+	setupChild(cmd, r.guard.pgid)
 	r.mu.Lock()
 	if r.interrupted != nil { // the signal came just as the lock was acquired
 		r.mu.Unlock()
@@ -238,6 +247,7 @@ func (r *runner) run(ctx context.Context, l lock.Lock) error {
 		r.fnErr = startErr(r.argv[0], err)
 		return r.fnErr
 	}
+	r.guard.started(cmd.Process.Pid)
 	r.cmd, r.started = cmd, true
 	r.mu.Unlock()
 
@@ -256,13 +266,13 @@ func (r *runner) run(ctx context.Context, l lock.Lock) error {
 		// Only Do cancels ctx once the command runs: the lock is lost.
 		r.lost = true
 		began := time.Now()
-		_ = signalChild(cmd, syscall.SIGTERM, r.ownGroup)
+		_ = signalChild(cmd, syscall.SIGTERM, r.guard.pgid)
 		grace := time.NewTimer(r.grace)
 		select {
 		case ps = <-exited:
 		case <-grace.C:
 			r.killed = true
-			_ = signalChild(cmd, syscall.SIGKILL, r.ownGroup)
+			_ = signalChild(cmd, syscall.SIGKILL, r.guard.pgid)
 			ps = <-exited
 		}
 		grace.Stop()
@@ -270,9 +280,8 @@ func (r *runner) run(ctx context.Context, l lock.Lock) error {
 	}
 	// Whatever the command left running in its group must not go on
 	// without the lock, which Do releases once run returns.
-	if r.ownGroup {
-		_ = killGroup(cmd)
-	}
+	_ = killGroup(r.guard.pgid)
+	r.guard.dismiss() // nothing is left for it to kill
 	r.status = exitStatus(ps)
 	if r.status != 0 {
 		r.fnErr = fmt.Errorf("command exited with status %d", r.status)
