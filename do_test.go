@@ -2,11 +2,14 @@ package lock
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/leverege/lock/lockerr"
+	"github.com/leverege/lock/memlock"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -124,4 +127,45 @@ func TestDoExpiresDuringStalledExtend(t *testing.T) {
 	}, Guard(60*time.Millisecond))
 	assert.NoError(t, err, "a function that returned in time was told the lock was lost")
 	assert.Equal(t, 2, f.unlocked, "the lock was not released")
+}
+
+// TestDoMaxWait: MaxWait bounds the wait for the lock, not the function:
+// a key held elsewhere is given up on after about d (the Locker retries
+// forever), and a function that runs longer than d keeps its context.
+func TestDoMaxWait(t *testing.T) {
+	m, err := memlock.New(memlock.WithRetry(-1), memlock.WithDelay(5*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := InMemory(m)
+	defer l.Destroy()
+	held, err := l.Lock(t.Context(), "k", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	err = Do(t.Context(), l, "k", time.Second, func(context.Context, Lock) error { return nil }, MaxWait(100*time.Millisecond))
+	if !errors.Is(err, ErrNotAcquired) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Do(held key, MaxWait(100ms)) err = %v, want ErrNotAcquired and DeadlineExceeded", err)
+	}
+	if took := time.Since(began); took > 5*time.Second {
+		t.Fatalf("Do(held key, MaxWait(100ms)) took %v", took)
+	}
+	if err := held.Unlock(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	err = Do(t.Context(), l, "k", time.Second, func(ctx context.Context, _ Lock) error {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the function's context ended: %w", context.Cause(ctx))
+		case <-time.After(300 * time.Millisecond): // past MaxWait
+			return nil
+		}
+	}, MaxWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatalf("Do(free key, MaxWait(100ms)) with a 300ms function: err = %v, want nil", err)
+	}
+	if err := Do(t.Context(), l, "k", time.Second, func(context.Context, Lock) error { return nil }, MaxWait(-1)); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("Do(MaxWait(-1)) err = %v, want ErrInvalidArgument", err)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/leverege/lock/config"
+	"github.com/leverege/lock/internal/core"
 	"github.com/leverege/lock/memlock"
 	"github.com/leverege/lock/redlock"
 )
@@ -40,10 +41,7 @@ func Create(opts Options) (Locker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	ns := opts.Namespace
-	if ns == "" {
-		ns = cfg.Namespace
-	}
+	ns := opts.namespace(cfg)
 	switch cfg.Type {
 	case config.Redis:
 		lo := cfg.LockOptions
@@ -78,6 +76,25 @@ func Create(opts Options) (Locker, error) {
 		}
 		return InMemory(m), nil
 	}
+}
+
+// NamespacedKey is key as LockNs, of the Locker that Create(o) returns,
+// stores it: "<namespace>:<key>", with o.Namespace, else the namespace of
+// o.LockConfig; key itself when there is none.
+func (o Options) NamespacedKey(key string) string {
+	cfg := o.LockConfig
+	if cfg == nil {
+		cfg = config.Default()
+	}
+	return core.Namespaced(o.namespace(cfg), key)
+}
+
+// namespace is the namespace that LockNs puts before keys: o's, else cfg's.
+func (o Options) namespace(cfg *config.Config) string {
+	if o.Namespace != "" {
+		return o.Namespace
+	}
+	return cfg.Namespace
 }
 
 // FromEnv is Create with the configuration parsed from LOCK_CONFIG (any of

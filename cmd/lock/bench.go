@@ -14,6 +14,7 @@ import (
 	"time"
 
 	lock "github.com/leverege/lock"
+	"github.com/leverege/lock/internal/safety"
 )
 
 const benchHead = `Usage: lock bench [flags]
@@ -169,7 +170,7 @@ func runBench(ctx context.Context, l lock.Locker, o benchOpts, stats *benchStats
 	ctx, cancel := context.WithTimeout(ctx, o.duration)
 	defer cancel()
 	var (
-		rec      windowLog
+		rec      safety.Recorder                // the validity windows, on the machine-wide monotonic clock
 		counters = make([]atomic.Int64, o.keys) // read and written apart: overlaps lose updates
 		writes   atomic.Int64
 		overran  atomic.Int64
@@ -217,7 +218,7 @@ func runBench(ctx context.Context, l lock.Locker, o benchOpts, stats *benchStats
 						return
 					}
 				}
-				from := monoNow()
+				from := safety.Mono()
 				waits[w] = append(waits[w], time.Since(began))
 				stats.acquired.Add(1)
 				c := counters[k].Load()
@@ -234,7 +235,7 @@ func runBench(ctx context.Context, l lock.Locker, o benchOpts, stats *benchStats
 				} else {
 					overran.Add(1)
 				}
-				rec.held(lk.Key(), holder, from, monoNow(), lk.Expiration())
+				rec.Held(lk.Key(), holder, from, safety.Mono(), lk.Expiration())
 				if err := lk.Unlock(context.WithoutCancel(ctx)); err != nil && !errors.Is(err, lock.ErrNotHeld) {
 					unlockE.Add(1)
 				}
@@ -276,7 +277,11 @@ func runBench(ctx context.Context, l lock.Locker, o benchOpts, stats *benchStats
 		UnlockErrors: unlockE.Load(),
 		LostUpdates:  writes.Load() - sum,
 	}
-	res.Violations, res.ViolationExamples = rec.check()
+	violations := safety.Check(rec.Windows())
+	res.Violations = len(violations)
+	for _, v := range violations[:min(len(violations), 3)] {
+		res.ViolationExamples = append(res.ViolationExamples, v.String())
+	}
 	if s, ok := lastErr.Load().(string); ok {
 		res.LastError = s
 	}

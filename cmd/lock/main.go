@@ -225,9 +225,9 @@ func (b *backendFlags) register(fs *flag.FlagSet) {
 
 // backend is a loaded configuration and where it came from.
 type backend struct {
-	cfg       *config.Config
-	source    string // "--servers", "--config FILE", "LOCK_CONFIG" or "" (the default)
-	namespace string // the effective namespace
+	cfg    *config.Config
+	source string       // "--servers", "--config FILE", "LOCK_CONFIG" or "" (the default)
+	opts   lock.Options // what Create gets: the configuration, and --namespace
 }
 
 // load reads the configuration: --servers, else --config, else
@@ -264,17 +264,13 @@ func (b *backendFlags) load() (*backend, error) {
 	default:
 		cfg = config.Default()
 	}
-	ns := b.namespace
-	if ns == "" {
-		ns = cfg.Namespace
-	}
-	return &backend{cfg: cfg, source: source, namespace: ns}, nil
+	return &backend{cfg: cfg, source: source, opts: lock.Options{Namespace: b.namespace, LockConfig: cfg}}, nil
 }
 
 // create builds the Locker; a configuration the library refuses is a
 // configuration error.
 func (b *backend) create() (lock.Locker, error) {
-	l, err := lock.Create(lock.Options{Namespace: b.namespace, LockConfig: b.cfg})
+	l, err := lock.Create(b.opts)
 	if err != nil {
 		return nil, exitErr(exitConfig, "%v", err)
 	}
@@ -282,12 +278,7 @@ func (b *backend) create() (lock.Locker, error) {
 }
 
 // key is KEY as the lock stores it: "<namespace>:KEY" with a namespace.
-func (b *backend) key(k string) string {
-	if b.namespace == "" {
-		return k
-	}
-	return b.namespace + ":" + k
-}
+func (b *backend) key(k string) string { return b.opts.NamespacedKey(k) }
 
 // describe names the backend for humans.
 func (b *backend) describe() string {

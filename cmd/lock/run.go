@@ -9,12 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/gomodule/redigo/redis"
 	lock "github.com/leverege/lock"
 	"github.com/leverege/lock/config"
 )
@@ -49,27 +51,6 @@ Examples:
   LOCK_CONFIG="$(cat lock.json)" lock run deploy -- sh -c 'echo "$LOCK_KEY"; make deploy'
 
 ` + statusTable
-
-// runLocker bounds the wait for a lock without bounding what runs under it:
-// Do derives the function's context from the context it is given, so the
-// wait cannot be bounded there.
-type runLocker struct {
-	lock.Locker
-	wait time.Duration // 0: as configured
-}
-
-func (r runLocker) LockNs(ctx context.Context, key string, ttl time.Duration) (lock.Lock, error) {
-	ctx, cancel := r.bound(ctx)
-	defer cancel()
-	return r.Locker.LockNs(ctx, key, ttl)
-}
-
-func (r runLocker) bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	if r.wait <= 0 {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, r.wait)
-}
 
 func cmdRun(args []string, stdin, stdout, stderr *os.File) error {
 	fset := newFlagSet("run")
@@ -120,20 +101,19 @@ func cmdRun(args []string, stdin, stdout, stderr *os.File) error {
 	if err != nil {
 		return err
 	}
-	rl := runLocker{}
+	doOpts := []lock.DoOption{lock.InNamespace()}
 	switch {
 	case *noWait || (waitSet && *wait == 0):
 		setRetries(be.cfg, 0)
 	case waitSet:
 		setRetries(be.cfg, -1) // until the wait runs out
-		rl.wait = *wait
+		doOpts = append(doOpts, lock.MaxWait(*wait))
 	}
 	locker, err := be.create()
 	if err != nil {
 		return err
 	}
 	defer locker.Destroy()
-	rl.Locker = locker
 	switch {
 	case be.cfg.Type == config.Redis:
 	case be.source == "":
@@ -167,7 +147,7 @@ func cmdRun(args []string, stdin, stdout, stderr *os.File) error {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() { r.relay(sigs, done) })
-	err = lock.Do(ctx, rl, key, *ttl, r.run, lock.Namespaced())
+	err = lock.Do(ctx, locker, key, *ttl, r.run, doOpts...)
 	close(done)
 	wg.Wait()
 	return r.outcome(err, be)
@@ -337,39 +317,44 @@ func childEnv(env []string, l lock.Lock, passConfig bool) []string {
 	return out
 }
 
-// outcome turns Do's result into the exit status.
+// outcome turns Do's result into the exit status. Do's error says what
+// happened, told apart with errors.Is: the lock not acquired (held
+// elsewhere; too few masters, ErrNoQuorum; a configuration the masters
+// refuse, ErrAuth, ErrTLS, ErrSameServer), lost while the command ran
+// (ErrLost), or not released (Unlock's error, the one *lock.Error left
+// when the lock was not lost).
 func (r *runner) outcome(err error, be *backend) error {
+	var le *lock.Error
+	errors.As(err, &le) // Lock's error, Do's loss, or else Unlock's
 	if !r.started {
 		var ex *exitError
 		switch {
 		case errors.As(r.fnErr, &ex): // the command could not be started
-			if uerr := unlockErr(err, r.fnErr); uerr != nil {
-				return exitErr(ex.code, "%v (and releasing the lock: %v)", ex.err, uerr)
+			if le != nil {
+				return exitErr(ex.code, "%v (and releasing the lock: %v)", ex.err, trimLock(le))
 			}
 			return r.fnErr
 		case r.interrupted != nil:
 			return exitErr(128+signalNumber(r.interrupted), "run: interrupted by %s while waiting for the lock", signalName(r.interrupted))
 		case errors.Is(err, lock.ErrInvalidArgument):
 			return usageErr("run: %v", trimLock(err))
+		case misconfigured(err):
+			return exitErr(exitConfig, "run: not acquired: the masters refuse this configuration: %v", trimLock(err))
+		case errors.Is(err, lock.ErrNotAcquired) && errors.Is(err, lock.ErrNoQuorum):
+			return exitErr(exitUnavailable, "run: not acquired: too few masters answer: %v", trimLock(err))
 		case errors.Is(err, lock.ErrNotAcquired):
-			if unavailable(err, be.cfg) {
-				return exitErr(exitUnavailable, "run: not acquired: too few masters answer: %v", trimLock(err))
+			var key string
+			if le != nil {
+				key = le.Key
 			}
-			return exitErr(exitNotAcquired, "run: not acquired, held elsewhere: %v", trimLock(err))
+			return exitErr(exitNotAcquired, "run: not acquired, held elsewhere%s: %v", be.heldFor(key), trimLock(err))
 		case err == nil:
 			return exitErr(exitSoftware, "run: the command did not run")
 		default:
 			return exitErr(exitSoftware, "run: %v", trimLock(err))
 		}
 	}
-	uerr := unlockErr(err, r.fnErr)
 	if errors.Is(err, lock.ErrLost) {
-		var lost error
-		for _, e := range joined(err) {
-			if errors.Is(e, lock.ErrLost) {
-				lost = e
-			}
-		}
 		var what string
 		switch {
 		case !r.lost:
@@ -379,11 +364,11 @@ func (r *runner) outcome(err error, be *backend) error {
 		default:
 			what = fmt.Sprintf("sent SIGTERM; the command exited with status %d after %v", r.status, r.took.Round(time.Millisecond))
 		}
-		return exitErr(exitLost, "run: the lock was lost while the command ran (%s): %v", what, trimLock(lost))
+		return exitErr(exitLost, "run: the lock was lost while the command ran (%s): %v", what, trimLock(le))
 	}
-	if uerr != nil {
+	if le != nil {
 		// The command ran under the lock; what is left of it expires.
-		fmt.Fprintf(r.stderr, "lock: warning: run: releasing the lock: %v\n", oneLine(trimLock(uerr).Error()))
+		fmt.Fprintf(r.stderr, "lock: warning: run: releasing the lock: %v\n", oneLine(trimLock(le).Error()))
 	}
 	if r.status != 0 {
 		return &exitError{code: r.status} // the command's own status, nothing to add
@@ -391,49 +376,11 @@ func (r *runner) outcome(err error, be *backend) error {
 	return nil
 }
 
-// joined lists the errors errors.Join put together (err itself otherwise).
-func joined(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if _, ok := err.(*lock.Error); !ok { // *Error unwraps to its parts too
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			return j.Unwrap()
-		}
-	}
-	return []error{err}
-}
-
-// unlockErr is what Do joined to fn's error besides the loss: Unlock's.
-func unlockErr(err, fnErr error) error {
-	var out []error
-	for _, e := range joined(err) {
-		if e == fnErr || errors.Is(e, lock.ErrLost) {
-			continue
-		}
-		out = append(out, e)
-	}
-	return errors.Join(out...)
-}
-
-// unavailable reports whether a failed Lock failed because too few masters
-// answered rather than because the key is held: so many masters failed for
-// another reason than the key being taken that even a free key could not
-// have reached a quorum.
-func unavailable(err error, cfg *config.Config) bool {
-	var le *lock.Error
-	if cfg.Type != config.Redis || !errors.As(err, &le) {
-		return false
-	}
-	n := len(cfg.Connections)
-	down := 0
-	for _, ne := range le.Nodes {
-		if errors.Is(ne.Err, lock.ErrTaken) || errors.Is(ne.Err, context.Canceled) || errors.Is(ne.Err, context.DeadlineExceeded) {
-			continue
-		}
-		down++
-	}
-	return down > n-(n/2+1)
+// misconfigured reports whether err says that the masters refuse this
+// configuration: its credentials (ErrAuth), its TLS (ErrTLS), or masters
+// that are one server (ErrSameServer). The library does not retry these.
+func misconfigured(err error) bool {
+	return errors.Is(err, lock.ErrAuth) || errors.Is(err, lock.ErrTLS) || errors.Is(err, lock.ErrSameServer)
 }
 
 // trimLock drops the "lock: " that the library's errors start with, since
@@ -443,4 +390,51 @@ func trimLock(err error) error {
 		return nil
 	}
 	return errors.New(strings.TrimPrefix(oneLine(err.Error()), "lock: "))
+}
+
+// heldFor says, for the message of a lock held elsewhere, on how many
+// masters key is held and for how much longer (their PTTLs), asked within
+// a second; "" for the in-memory lock or when no master could tell. The
+// holder may be a client that gave up while a majority was hung: its SETs,
+// queued in the sockets, ran when the masters resumed, and the key stays,
+// owned by nobody, until its ttl runs out.
+func (b *backend) heldFor(key string) string {
+	if b.cfg.Type != config.Redis || key == "" {
+		return ""
+	}
+	conns := b.cfg.Connections
+	ttls := make([]time.Duration, len(conns))
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Go(func() {
+			ttls[i] = -1
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			conn, err := dialMaster(ctx, c, time.Second)
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			if ms, err := redis.Int64(redis.DoContext(conn, ctx, "PTTL", key)); err == nil && ms >= 0 {
+				ttls[i] = time.Duration(ms) * time.Millisecond
+			}
+		})
+	}
+	wg.Wait()
+	var held []time.Duration
+	for _, d := range ttls {
+		if d >= 0 {
+			held = append(held, d)
+		}
+	}
+	if len(held) == 0 {
+		return ""
+	}
+	slices.Sort(held)
+	lo, hi := held[0].Round(time.Millisecond), held[len(held)-1].Round(time.Millisecond)
+	span := lo.String()
+	if hi != lo {
+		span += " to " + hi.String()
+	}
+	return fmt.Sprintf(" (the key is on %d of %d masters for another %s)", len(held), len(conns), span)
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gomodule/redigo/redis"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -89,11 +90,14 @@ func TestRunNotAcquired(t *testing.T) {
 	r := run(t, env, "run", "--no-wait", "nightly-report", "--", "sh", "-c", "echo ran")
 	oneLineError(t, r, exitNotAcquired, "not acquired, held elsewhere")
 	assert.Contains(t, r.stderr, "held by another owner")
+	assert.Regexp(t, `the key is on 3 of 3 masters for another [0-9.]+s( to [0-9.]+s)?\)`, r.stderr,
+		"the message gives the key's remaining ttl on the masters that hold it")
 	assert.Empty(t, r.stdout, "the command must not run")
 	assert.Less(t, r.elapsed, 5*time.Second)
 
 	r = run(t, env, "run", "--wait", "500ms", "nightly-report", "--", "sh", "-c", "echo ran")
 	oneLineError(t, r, exitNotAcquired, "not acquired, held elsewhere")
+	assert.Contains(t, r.stderr, "held by another owner")
 	assert.Empty(t, r.stdout, "the command must not run")
 	assert.GreaterOrEqual(t, r.elapsed, 500*time.Millisecond)
 
@@ -119,6 +123,35 @@ func TestRunUnavailable(t *testing.T) {
 	r := run(t, env, "run", "--no-wait", "k", "--", "sh", "-c", "echo ran")
 	oneLineError(t, r, exitUnavailable, "too few masters answer")
 	assert.Empty(t, r.stdout, "the command must not run")
+	// Waiting does not turn "too few masters" into "held elsewhere".
+	r = run(t, env, "run", "--wait", "300ms", "k", "--", "sh", "-c", "echo ran")
+	oneLineError(t, r, exitUnavailable, "too few masters answer")
+}
+
+// TestRunMisconfigured: masters that refuse the credentials make lock run
+// exit 78 (configuration) within one round trip, not retry for its whole
+// schedule and report masters down.
+func TestRunMisconfigured(t *testing.T) {
+	ms := masters(t)
+	cfg := fmt.Sprintf(`{"type":"redis","connections":[{"host":"127.0.0.1","port":%d,"password":"wrong"},{"host":"127.0.0.1","port":%d,"password":"wrong"},{"host":"127.0.0.1","port":%d,"password":"wrong"}],"lockOptions":{"retryCount":-1}}`,
+		ms[0].Port(), ms[1].Port(), ms[2].Port())
+	for _, m := range ms {
+		_, err := m.Do(t.Context(), "CONFIG", "SET", "requirepass", "right")
+		require.NoError(t, err)
+	}
+	t.Cleanup(func() {
+		for _, m := range ms {
+			if c, err := redis.Dial("tcp", m.Addr(), redis.DialPassword("right")); err == nil {
+				_, _ = c.Do("CONFIG", "SET", "requirepass", "")
+				c.Close()
+			}
+		}
+	})
+	r := run(t, []string{"LOCK_CONFIG=" + cfg}, "run", "--wait", "30s", "k", "--", "sh", "-c", "echo ran")
+	oneLineError(t, r, exitConfig, "the masters refuse this configuration")
+	assert.Contains(t, r.stderr, "WRONGPASS")
+	assert.Empty(t, r.stdout, "the command must not run")
+	assert.Less(t, r.elapsed, 5*time.Second, "retried a configuration error")
 }
 
 // A lost lock stops the command: SIGTERM to its process group (its
