@@ -35,8 +35,17 @@ if delay > 0 then
   redis.replicate_commands() -- Redis 3.2 and 4: allow writes after TIME; a no-op since 5
   local t = redis.call("TIME")
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  local uptime = tonumber(string.match(redis.call("INFO", "server"), "uptime_in_seconds:(%d+)")) * 1000
-  local replid = string.match(redis.call("INFO", "replication"), "master_replid:(%w+)") or ""
+  -- One INFO for both sections where the server takes several (Redis 7);
+  -- one each elsewhere.
+  local info = redis.pcall("INFO", "server", "replication")
+  if type(info) ~= "string" then
+    info = redis.call("INFO", "server")
+  end
+  local uptime = tonumber(string.match(info, "uptime_in_seconds:(%d+)")) * 1000
+  local replid = string.match(info, "master_replid:(%w+)")
+  if replid == nil then
+    replid = string.match(redis.call("INFO", "replication"), "master_replid:(%w+)") or ""
+  end
   local born, seen = string.match(redis.call("GET", marker) or "", "^(%d+):?(%w*)$")
   born = tonumber(born)
   if born == nil or (seen ~= "" and seen ~= replid) then
