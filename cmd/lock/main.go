@@ -18,6 +18,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -64,6 +65,7 @@ Usage:
   lock status [flags]                         check the configured Redis masters
   lock bench [flags]                          contention workload with a safety check
   lock help [COMMAND]                         show a command's flags and examples
+  lock version                                the build: module version, revision, Go
 
 The backend is chosen by --servers host:port,..., --config FILE or the
 LOCK_CONFIG environment variable (the library's JSON), in that order; with
@@ -110,6 +112,12 @@ func dispatch(args []string, stdin, stdout, stderr *os.File) error {
 		return cmdStatus(rest, stdout)
 	case "bench":
 		return cmdBench(rest, stdout)
+	case "version", "-version", "--version":
+		if len(rest) > 0 {
+			return usageErr("version: unexpected argument %q", rest[0])
+		}
+		fmt.Fprintln(stdout, version())
+		return nil
 	case "help", "-h", "-help", "--help":
 		if cmd == "help" && len(rest) > 0 {
 			switch rest[0] {
@@ -318,4 +326,32 @@ func serversConfig(s string) (*config.Config, error) {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// version describes the build from its build info: the module's version
+// (the tag for `go install ...@v0.1.0`; in a clone, a pseudo-version made
+// from the revision, "+dirty" when modified, or "(devel)" when built
+// without VCS stamping), the VCS revision and whether the tree had
+// uncommitted changes, and the Go version.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "lock: no build information (built without module support)"
+	}
+	rev, modified := "unknown", ""
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = " (modified)"
+			}
+		}
+	}
+	v := bi.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
+	return fmt.Sprintf("lock %s, revision %s%s, %s", v, rev, modified, bi.GoVersion)
 }
