@@ -66,7 +66,7 @@ type Config struct {
 
 	// Redis only, but for LockOptions.Fencing, which both types take.
 	Connections []Connection // the independent masters, at least one
-	LockOptions LockOptions
+	LockOptions LockOptions  // the Redlock options ("lockOptions"); only Fencing applies to InMemory too
 
 	// InMemory only.
 	Retry int           // retries after the first attempt; negative: until the context ends

@@ -126,10 +126,12 @@ type NodeError struct {
 	Err  error  // ErrTaken, ErrNotHeldHere, an error wrapping ErrUnreachable, the context's error, or the server's error reply
 }
 
+// Error says which master answered what: "node 1 (10.0.0.2:6379): ...".
 func (e *NodeError) Error() string {
 	return fmt.Sprintf("node %d (%s): %v", e.Node, e.Addr, e.Err)
 }
 
+// Unwrap returns the master's error, so that errors.Is matches it.
 func (e *NodeError) Unwrap() error { return e.Err }
 
 // Error describes a failed Lock, Extend or Unlock. errors.Is matches Err
@@ -144,6 +146,8 @@ type Error struct {
 	Nodes    []*NodeError // the failures of the last attempt, in node order
 }
 
+// Error says what failed, how often, why, and what each master answered,
+// on one line.
 func (e *Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "lock: %s %q: %s", e.Op, e.Key, strings.TrimPrefix(e.Err.Error(), "lock: "))
@@ -168,6 +172,8 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+// Unwrap returns Err, Cause and every master's error, so that errors.Is
+// and errors.As reach each of them.
 func (e *Error) Unwrap() []error {
 	errs := make([]error, 0, len(e.Nodes)+2)
 	errs = append(errs, e.Err)

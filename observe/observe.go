@@ -36,6 +36,8 @@ const (
 	KindMaster
 )
 
+// String is the kind's name: "lock", "attempt", "extend", "unlock", "node"
+// or "master".
 func (k Kind) String() string {
 	switch k {
 	case KindLock:
@@ -56,10 +58,10 @@ func (k Kind) String() string {
 
 // Event is one thing an Observer is told.
 type Event struct {
-	Kind     Kind
-	Key      string
-	Err      error
-	Took     time.Duration
+	Kind     Kind          // what the event reports
+	Key      string        // the key as stored (namespace included); "" for KindMaster
+	Err      error         // nil for success (acquired, extended, unlocked, a master's yes)
+	Took     time.Duration // how long the call, attempt or master's answer took
 	Held     time.Duration // KindUnlock
 	Attempts int           // KindLock
 	Node     int           // KindNode, KindMaster
@@ -74,6 +76,7 @@ type Event struct {
 // many goroutines at once. With no Observer set, nothing is built or
 // called.
 type Observer interface {
+	// Observe is told one event.
 	Observe(Event)
 }
 

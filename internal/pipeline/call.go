@@ -19,8 +19,8 @@ import (
 
 // Call is one command and where its reply goes.
 type Call struct {
-	Cmd  string
-	Args []any // read, never changed, by the transport: calls may share them
+	Cmd  string // the command's name
+	Args []any  // read, never changed, by the transport: calls may share them
 	// Script is the script that Args[0] names when Cmd is EVALSHA, for the
 	// recovery from NOSCRIPT (see Conn).
 	Script *Script
@@ -31,13 +31,14 @@ type Call struct {
 	// To gets the reply, or the failure, exactly once, as
 	// To.Receive(Index, reply, err); nil when no one wants it.
 	To    Receiver
-	Index int
+	Index int // passed to To, to tell the calls it gets apart
 }
 
 // Receiver gets replies. Receive is called from the connection's reader
 // goroutine (or the sender's, for a call that fails before it is written),
 // so it must not block.
 type Receiver interface {
+	// Receive gets the reply or the failure of the call with this Index.
 	Receive(index int, reply any, err error)
 }
 
@@ -59,12 +60,14 @@ func fail(batch []*Call, err error) {
 // or the connection broke or was closed. Server error replies come as
 // redis.Error values instead.
 type Error struct {
-	Dial bool // the connection could not be opened
-	Err  error
+	Dial bool  // the connection could not be opened
+	Err  error // what failed
 }
 
+// Error is Err's text.
 func (e *Error) Error() string { return e.Err.Error() }
 
+// Unwrap returns Err.
 func (e *Error) Unwrap() error { return e.Err }
 
 // ErrClosed fails the calls still queued when the Conn is closed.
@@ -72,6 +75,9 @@ var ErrClosed = errors.New("connection closed")
 
 // NoAnswer is the failure of a call, or a dial, that got no answer within
 // the timeout it names.
-type NoAnswer struct{ After time.Duration }
+type NoAnswer struct {
+	After time.Duration // the timeout
+}
 
+// Error says how long the call waited.
 func (e NoAnswer) Error() string { return fmt.Sprintf("no answer within %v", e.After) }

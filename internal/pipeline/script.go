@@ -12,8 +12,8 @@ import (
 // Script is a Lua script as sent to the server: its code, without comment
 // lines and indentation, and the SHA1 that EVALSHA names it by.
 type Script struct {
-	Src string
-	SHA string
+	Src string // the code as sent
+	SHA string // its SHA1, in hex
 }
 
 // NewScript returns src as a Script: comment lines and indentation go, and
