@@ -93,19 +93,11 @@ func (c Connection) String() string { return fmt.Sprint(c) }
 // the JSON gives its fields.
 func (c Connection) LogValue() slog.Value {
 	r := c.redacted()
-	var attrs []slog.Attr
-	if r.URL != "" {
-		attrs = append(attrs, slog.String("url", r.URL))
-	}
+	attrs := stringAttrs([2]string{"url", r.URL})
 	if r.Host != "" || r.URL == "" {
 		attrs = append(attrs, slog.String("host", r.Host), slog.Int("port", r.Port))
 	}
-	if r.Username != "" {
-		attrs = append(attrs, slog.String("username", r.Username))
-	}
-	if r.Password != "" {
-		attrs = append(attrs, slog.String("password", r.Password))
-	}
+	attrs = append(attrs, stringAttrs([2]string{"username", r.Username}, [2]string{"password", r.Password})...)
 	if r.DB != 0 {
 		attrs = append(attrs, slog.Int("db", r.DB))
 	}
@@ -113,6 +105,18 @@ func (c Connection) LogValue() slog.Value {
 		attrs = append(attrs, slog.Any("tls", r.TLS))
 	}
 	return slog.GroupValue(attrs...)
+}
+
+// stringAttrs are the name-value pairs given whose value is not empty, as
+// slog attributes.
+func stringAttrs(fields ...[2]string) []slog.Attr {
+	var attrs []slog.Attr
+	for _, f := range fields {
+		if f[1] != "" {
+			attrs = append(attrs, slog.String(f[0], f[1]))
+		}
+	}
+	return attrs
 }
 
 // Format formats t as fmt formats a struct, for every verb, but with its
@@ -129,16 +133,9 @@ func (t TLS) String() string { return fmt.Sprint(t) }
 // and its private key shown as xxxxx.
 func (t TLS) LogValue() slog.Value {
 	r := t.redacted()
-	var attrs []slog.Attr
-	for _, f := range []struct{ name, value string }{
-		{"ca", r.CA}, {"cert", r.Cert}, {"key", r.Key},
-		{"caFile", r.CAFile}, {"certFile", r.CertFile}, {"keyFile", r.KeyFile},
-		{"servername", r.ServerName},
-	} {
-		if f.value != "" {
-			attrs = append(attrs, slog.String(f.name, f.value))
-		}
-	}
+	attrs := stringAttrs([2]string{"ca", r.CA}, [2]string{"cert", r.Cert}, [2]string{"key", r.Key},
+		[2]string{"caFile", r.CAFile}, [2]string{"certFile", r.CertFile}, [2]string{"keyFile", r.KeyFile},
+		[2]string{"servername", r.ServerName})
 	if r.InsecureSkipVerify {
 		attrs = append(attrs, slog.Bool("rejectUnauthorized", false))
 	}
@@ -194,7 +191,8 @@ func (c Config) LogValue() slog.Value {
 			slog.Float64("driftFactor", o.DriftFactor), slog.Int("retryCount", o.RetryCount),
 			slog.Duration("retryDelay", o.RetryDelay), slog.Duration("retryJitter", o.RetryJitter),
 			slog.Duration("nodeTimeout", o.NodeTimeout), slog.Duration("restartDelay", o.RestartDelay),
-			slog.Bool("fencing", o.Fencing)))
+			slog.Bool("fencing", o.Fencing), slog.Int("replicaAcks", o.ReplicaAcks),
+			slog.Bool("requireNoEviction", o.RequireNoEviction)))
 	default:
 		attrs = append(attrs, slog.Int("retry", c.Retry), slog.Duration("delay", c.Delay))
 		if o.Fencing {

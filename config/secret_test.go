@@ -129,7 +129,7 @@ func TestShownRedacted(t *testing.T) {
 		`"2":{"host":"10.0.0.3","port":6379,"username":"lockuser","password":"xxxxx","db":1},` +
 		`"3":{"host":"10.0.0.4","port":6380,"tls":{"ca":"ca PEM","cert":"cert PEM","key":"xxxxx","servername":"redis.test"}},` +
 		`"4":{"url":"rediss://:xxxxx@10.0.0.5","tls":{"keyFile":"/etc/key.pem","rejectUnauthorized":false,"config":"*tls.Config"}}},` +
-		`"lockOptions":{"driftFactor":0.01,"retryCount":10,"retryDelay":200000000,"retryJitter":100000000,"nodeTimeout":50000000,"restartDelay":0,"fencing":false}}}` + "\n"
+		`"lockOptions":{"driftFactor":0.01,"retryCount":10,"retryDelay":200000000,"retryJitter":100000000,"nodeTimeout":50000000,"restartDelay":0,"fencing":false,"replicaAcks":0,"requireNoEviction":false}}}` + "\n"
 	if js.String() != want {
 		t.Errorf("slog JSON of a Config =\n%s\nwant\n%s", js.String(), want)
 	}

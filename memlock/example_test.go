@@ -7,6 +7,7 @@ import (
 	"log"
 	"time"
 
+	"github.com/leverege/lock/lockerr"
 	"github.com/leverege/lock/memlock"
 )
 
@@ -27,7 +28,7 @@ func ExampleNew() {
 	fmt.Println("locked", l.Key())
 
 	_, err = m.LockNs(ctx, "report", time.Second)
-	fmt.Println("again:", errors.Is(err, memlock.ErrNotAcquired))
+	fmt.Println("again:", errors.Is(err, lockerr.ErrNotAcquired))
 
 	if err := l.Unlock(ctx); err != nil {
 		log.Fatal(err)

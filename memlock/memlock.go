@@ -17,16 +17,6 @@ import (
 	"github.com/leverege/lock/observe"
 )
 
-// The errors that Locker and Lock return; the same values as the root
-// package's and package redlock's.
-var (
-	ErrNotAcquired     = lockerr.ErrNotAcquired
-	ErrNotHeld         = lockerr.ErrNotHeld
-	ErrNoQuorum        = lockerr.ErrNoQuorum
-	ErrDestroyed       = lockerr.ErrDestroyed
-	ErrInvalidArgument = lockerr.ErrInvalidArgument
-)
-
 // Defaults, as in the original package's InMemoryLock example.
 const (
 	DefaultRetry = core.DefaultMemRetry // 0
@@ -322,10 +312,7 @@ func (l *Lock) Expiration() time.Time { return l.exp }
 // lock's, and with ErrNoQuorum when ctx has already ended; a failed Extend
 // changes nothing.
 func (l *Lock) Extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
-	var began time.Time
-	if l.m.opts.observer != nil {
-		began = time.Now()
-	}
+	began := core.Now(l.m.opts.observer)
 	next, err := l.extend(ctx, ttl)
 	core.Report(l.m.opts.observer, observe.KindExtend, l.key, began, l.since, err)
 	return next, err
@@ -366,10 +353,7 @@ func (l *Lock) extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 // others no longer do (the lock was not held whole: ErrNotHeld), as the
 // Redis release does.
 func (l *Lock) Unlock(context.Context) error {
-	var began time.Time
-	if l.m.opts.observer != nil {
-		began = time.Now()
-	}
+	began := core.Now(l.m.opts.observer)
 	err := l.unlock()
 	core.Report(l.m.opts.observer, observe.KindUnlock, l.key, began, l.since, err)
 	return err

@@ -14,6 +14,7 @@ import (
 	lock "github.com/leverege/lock"
 	"github.com/leverege/lock/config"
 	"github.com/leverege/lock/internal/conformance"
+	"github.com/leverege/lock/lockerr"
 	"github.com/leverege/lock/memlock"
 )
 
@@ -76,16 +77,16 @@ func TestExpiryIsExact(t *testing.T) {
 
 	c.Add(time.Second - time.Nanosecond)
 	_, err = m.Lock(ctx, "k", time.Second)
-	require.ErrorIs(t, err, memlock.ErrNotAcquired, "one nanosecond before expiry")
+	require.ErrorIs(t, err, lockerr.ErrNotAcquired, "one nanosecond before expiry")
 	ext, err := lk.Extend(ctx, time.Second)
 	require.NoError(t, err, "Extend one nanosecond before expiry")
 	assert.Equal(t, c.Now().Add(time.Second), ext.Expiration())
 
 	c.Add(time.Second)
 	_, err = ext.Extend(ctx, time.Second)
-	require.ErrorIs(t, err, memlock.ErrNotHeld, "Extend at the expiration")
+	require.ErrorIs(t, err, lockerr.ErrNotHeld, "Extend at the expiration")
 	assert.ErrorIs(t, err, lock.ErrExpired)
-	require.ErrorIs(t, ext.Unlock(ctx), memlock.ErrNotHeld, "Unlock at the expiration")
+	require.ErrorIs(t, ext.Unlock(ctx), lockerr.ErrNotHeld, "Unlock at the expiration")
 	_, err = m.Lock(ctx, "k", time.Second)
 	require.NoError(t, err, "Lock at the expiration")
 }
@@ -104,16 +105,16 @@ func TestExpiredEntriesAreSwept(t *testing.T) {
 	}
 	assert.LessOrEqual(t, memlock.Len(m), 200, "expired entries kept")
 	_, err = m.Lock(ctx, "live", time.Second)
-	require.ErrorIs(t, err, memlock.ErrNotAcquired, "a live key was swept")
+	require.ErrorIs(t, err, lockerr.ErrNotAcquired, "a live key was swept")
 	require.NoError(t, live.Unlock(ctx))
 }
 
 func TestOptions(t *testing.T) {
 	_, err := memlock.New(memlock.WithDelay(-time.Millisecond))
-	require.ErrorIs(t, err, memlock.ErrInvalidArgument)
+	require.ErrorIs(t, err, lockerr.ErrInvalidArgument)
 	assert.Contains(t, err.Error(), "delay")
 	_, err = memlock.New(memlock.WithClock(nil))
-	require.ErrorIs(t, err, memlock.ErrInvalidArgument)
+	require.ErrorIs(t, err, lockerr.ErrInvalidArgument)
 }
 
 // TestDestroyWhileBusy races Destroy against many callers: every call either
@@ -149,6 +150,6 @@ func TestDestroyWhileBusy(t *testing.T) {
 	close(errs)
 	require.Len(t, errs, 16, "every worker is stopped by Destroy")
 	for err := range errs {
-		assert.ErrorIs(t, err, memlock.ErrDestroyed)
+		assert.ErrorIs(t, err, lockerr.ErrDestroyed)
 	}
 }

@@ -130,46 +130,55 @@ func (c *Collector) Observe(e lock.Event) {
 	}
 }
 
+// result labels a call's outcome: ok when err is nil, else the first of
+// results that err matches, else "error".
 func result(err error, ok string) string {
-	switch {
-	case err == nil:
+	if err == nil {
 		return ok
-	case errors.Is(err, lock.ErrDestroyed):
-		return "destroyed"
-	case errors.Is(err, lock.ErrInvalidArgument):
-		return "invalid"
-	case errors.Is(err, lock.ErrNotAcquired):
-		return "not_acquired"
-	case errors.Is(err, lock.ErrNotHeld):
-		return "not_held"
-	case errors.Is(err, lock.ErrNoQuorum):
-		return "no_quorum"
 	}
-	return "error"
+	return label(err, results)
 }
 
+var results = []labelled{
+	{lock.ErrDestroyed, "destroyed"},
+	{lock.ErrInvalidArgument, "invalid"},
+	{lock.ErrNotAcquired, "not_acquired"},
+	{lock.ErrNotHeld, "not_held"},
+	{lock.ErrNoQuorum, "no_quorum"},
+}
+
+// answer labels a master's answer: yes when err is nil, else the first of
+// answers that err matches, else "error".
 func answer(err error) string {
-	switch {
-	case err == nil:
+	if err == nil {
 		return "yes"
-	case errors.Is(err, lock.ErrTaken):
-		return "taken"
-	case errors.Is(err, lock.ErrNotHeld): // ErrNotHeldHere
-		return "not_held"
-	case errors.Is(err, lock.ErrRejoining):
-		return "rejoining"
-	case errors.Is(err, lock.ErrUnreachable):
-		return "unreachable"
-	case errors.Is(err, lock.ErrAuth):
-		return "auth"
-	case errors.Is(err, lock.ErrTLS):
-		return "tls"
-	case errors.Is(err, lock.ErrReadOnly):
-		return "read_only"
-	case errors.Is(err, lock.ErrNotReplicated):
-		return "not_replicated"
-	case errors.Is(err, lock.ErrEvictable):
-		return "evictable"
+	}
+	return label(err, answers)
+}
+
+var answers = []labelled{
+	{lock.ErrTaken, "taken"},
+	{lock.ErrNotHeld, "not_held"}, // ErrNotHeldHere
+	{lock.ErrRejoining, "rejoining"},
+	{lock.ErrUnreachable, "unreachable"},
+	{lock.ErrAuth, "auth"},
+	{lock.ErrTLS, "tls"},
+	{lock.ErrReadOnly, "read_only"},
+	{lock.ErrNotReplicated, "not_replicated"},
+	{lock.ErrEvictable, "evictable"},
+}
+
+// labelled is an error and its label.
+type labelled struct {
+	err   error
+	label string
+}
+
+func label(err error, table []labelled) string {
+	for _, l := range table {
+		if errors.Is(err, l.err) {
+			return l.label
+		}
 	}
 	return "error"
 }

@@ -14,16 +14,6 @@ import (
 	"github.com/leverege/lock/lockerr"
 )
 
-// The errors that Client and Lock return; they are the same values as the
-// root package's, so errors.Is matches either.
-var (
-	ErrNotAcquired     = lockerr.ErrNotAcquired
-	ErrNotHeld         = lockerr.ErrNotHeld
-	ErrNoQuorum        = lockerr.ErrNoQuorum
-	ErrDestroyed       = lockerr.ErrDestroyed
-	ErrInvalidArgument = lockerr.ErrInvalidArgument
-)
-
 // masterError is what a master's failure to answer a request means, for
 // its NodeError:
 //   - credentials refused (WRONGPASS, NOAUTH, or NOPERM while connecting):

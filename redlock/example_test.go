@@ -9,6 +9,7 @@ import (
 	"github.com/gomodule/redigo/redis"
 
 	lock "github.com/leverege/lock"
+	"github.com/leverege/lock/lockerr"
 	"github.com/leverege/lock/redlock"
 )
 
@@ -42,7 +43,7 @@ func ExampleNew() {
 	ctx := context.Background()
 	l, err := c.LockNs(ctx, "report", 30*time.Second)
 	switch {
-	case errors.Is(err, redlock.ErrNotAcquired) && errors.Is(err, lock.ErrNoQuorum):
+	case errors.Is(err, lockerr.ErrNotAcquired) && errors.Is(err, lock.ErrNoQuorum):
 		log.Fatal("too few masters answer: ", err)
 	case err != nil:
 		log.Fatal("held elsewhere: ", err)

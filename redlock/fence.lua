@@ -7,13 +7,11 @@
 -- KEYS[1] = lock key, KEYS[2] = fencing counter key
 -- ARGV[1] = value, ARGV[2] = token
 -- Returns 1 when the key still held value (the counter is now >= token), 0
--- otherwise. As in release.lua, only WRONGTYPE reads as "not ours"; any
--- other error is the script's.
-local v = redis.pcall("GET", KEYS[1])
-if type(v) == "table" and v.err and string.sub(v.err, 1, 9) ~= "WRONGTYPE" then
-  return v
-end
-if v ~= ARGV[1] then
+-- otherwise, or the error of a GET (see get.lua).
+local v, err = get(KEYS[1])
+if err then
+  return err
+elseif v ~= ARGV[1] then
   return 0
 end
 local have = tonumber(redis.call("GET", KEYS[2])) or 0

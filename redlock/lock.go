@@ -55,10 +55,7 @@ func (l *Lock) Expiration() time.Time { return l.exp }
 //
 // The masters that did renew the key keep it until the new ttl runs out.
 func (l *Lock) Extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
-	var began time.Time
-	if l.c.opts.observer != nil {
-		began = time.Now()
-	}
+	began := core.Now(l.c.opts.observer)
 	next, err := l.extend(ctx, ttl)
 	core.Report(l.c.opts.observer, observe.KindExtend, l.keys.first, began, l.since, err)
 	return next, err
@@ -114,10 +111,7 @@ func (l *Lock) extend(ctx context.Context, ttl time.Duration) (*Lock, error) {
 // expired or was taken over); ErrNoQuorum when too few answered, in which
 // case what is left expires with its ttl.
 func (l *Lock) Unlock(ctx context.Context) error {
-	var began time.Time
-	if l.c.opts.observer != nil {
-		began = time.Now()
-	}
+	began := core.Now(l.c.opts.observer)
 	err := l.unlock()
 	core.Report(l.c.opts.observer, observe.KindUnlock, l.keys.first, began, l.since, err)
 	return err

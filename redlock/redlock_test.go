@@ -19,6 +19,7 @@ import (
 	"github.com/leverege/lock/config"
 	"github.com/leverege/lock/integration"
 	"github.com/leverege/lock/internal/conformance"
+	"github.com/leverege/lock/lockerr"
 	"github.com/leverege/lock/redlock"
 )
 
@@ -182,7 +183,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"names", p, []redlock.Option{redlock.WithNodeNames("a", "b")}, "node names"},
 	} {
 		_, err := redlock.New(tc.pools, tc.opts...)
-		require.ErrorIs(t, err, redlock.ErrInvalidArgument, tc.name)
+		require.ErrorIs(t, err, lockerr.ErrInvalidArgument, tc.name)
 		assert.Contains(t, err.Error(), tc.want, tc.name)
 	}
 }
@@ -204,12 +205,12 @@ func TestTTLWithinDrift(t *testing.T) {
 	c := newClient(t, []string{masters(t, 1)[0].Addr()})
 	for _, ttl := range []time.Duration{time.Millisecond, 2 * time.Millisecond, 2*time.Millisecond + 900*time.Microsecond} {
 		_, err := c.Lock(t.Context(), "k", ttl)
-		require.ErrorIs(t, err, redlock.ErrInvalidArgument, "ttl %v", ttl)
+		require.ErrorIs(t, err, lockerr.ErrInvalidArgument, "ttl %v", ttl)
 		assert.Contains(t, err.Error(), "drift")
 	}
 	c = newClient(t, []string{masters(t, 1)[0].Addr()}, redlock.WithDriftFactor(0.5))
 	_, err := c.Lock(t.Context(), "k", 4*time.Millisecond)
-	require.ErrorIs(t, err, redlock.ErrInvalidArgument, "drift 0.5 of 4ms is 2ms, +2ms")
+	require.ErrorIs(t, err, lockerr.ErrInvalidArgument, "drift 0.5 of 4ms is 2ms, +2ms")
 	noKeys(t, 1)
 }
 
@@ -229,7 +230,7 @@ func TestUnreachableMinority(t *testing.T) {
 	_, err = masters(t, 2)[1].Do(ctx, "SET", "k", "other", "PX", 5000)
 	require.NoError(t, err)
 	_, err = c.Lock(ctx, "k", time.Second)
-	require.ErrorIs(t, err, redlock.ErrNotAcquired)
+	require.ErrorIs(t, err, lockerr.ErrNotAcquired)
 	assert.ErrorIs(t, err, lock.ErrUnreachable)
 	assert.ErrorIs(t, err, lock.ErrTaken)
 	assert.Contains(t, err.Error(), "127.0.0.1:1", "names the dead master")
@@ -243,7 +244,7 @@ func TestUnreachableMajority(t *testing.T) {
 	ctx := t.Context()
 	c := newClient(t, []string{deadAddr(t), masters(t, 1)[0].Addr(), deadAddr(t)}, redlock.WithRetryCount(2), redlock.WithRetryDelay(time.Millisecond))
 	_, err := c.Lock(ctx, "k", time.Second)
-	require.ErrorIs(t, err, redlock.ErrNotAcquired)
+	require.ErrorIs(t, err, lockerr.ErrNotAcquired)
 	assert.ErrorIs(t, err, lock.ErrUnreachable)
 	assert.NotErrorIs(t, err, lock.ErrTaken)
 	var le *lock.Error
@@ -265,7 +266,7 @@ func TestWrongType(t *testing.T) {
 	require.NoError(t, err)
 	c := newClient(t, []string{m.Addr()}, redlock.WithRetryCount(1), redlock.WithRetryDelay(time.Millisecond))
 	_, err = c.Lock(ctx, "h", time.Second)
-	require.ErrorIs(t, err, redlock.ErrNotAcquired)
+	require.ErrorIs(t, err, lockerr.ErrNotAcquired)
 	assert.ErrorIs(t, err, lock.ErrTaken, "SET NX on an existing key of any type is refused")
 
 	// The key is replaced by a hash while we hold it.
@@ -276,9 +277,9 @@ func TestWrongType(t *testing.T) {
 	_, err = m.Do(ctx, "HSET", "s", "f", "v")
 	require.NoError(t, err)
 	_, err = lk.Extend(ctx, time.Second)
-	require.ErrorIs(t, err, redlock.ErrNotHeld)
+	require.ErrorIs(t, err, lockerr.ErrNotHeld)
 	err = lk.Unlock(ctx)
-	require.ErrorIs(t, err, redlock.ErrNotHeld)
+	require.ErrorIs(t, err, lockerr.ErrNotHeld)
 	assert.ErrorIs(t, err, lock.ErrNotHeldHere)
 	assert.NotContains(t, err.Error(), "WRONGTYPE")
 	n, err := redis.Int(m.Do(ctx, "HLEN", "s"))
@@ -302,7 +303,7 @@ func TestServerErrorReply(t *testing.T) {
 	})
 	c := newClient(t, []string{m.Addr()}, redlock.WithRetryCount(2), redlock.WithRetryDelay(time.Millisecond))
 	_, err = c.Lock(ctx, "k", time.Second)
-	require.ErrorIs(t, err, redlock.ErrNotAcquired)
+	require.ErrorIs(t, err, lockerr.ErrNotAcquired)
 	assert.Contains(t, err.Error(), "OOM")
 	assert.NotErrorIs(t, err, lock.ErrUnreachable)
 	assert.NotErrorIs(t, err, lock.ErrTaken)
@@ -332,7 +333,7 @@ func TestAuthRefusedAtOnce(t *testing.T) {
 	c := newClient(t, []string{m.Addr()}, redlock.WithRetryCount(5), redlock.WithRetryDelay(time.Second))
 	began := time.Now()
 	_, err = c.Lock(ctx, "k", time.Second)
-	require.ErrorIs(t, err, redlock.ErrNotAcquired)
+	require.ErrorIs(t, err, lockerr.ErrNotAcquired)
 	assert.ErrorIs(t, err, lock.ErrAuth)
 	assert.ErrorIs(t, err, lock.ErrNoQuorum, "too few masters could vote")
 	assert.Contains(t, err.Error(), "NOAUTH")
@@ -405,7 +406,7 @@ func TestExtendMinority(t *testing.T) {
 		require.NoError(t, err)
 	}
 	_, err = lk.Extend(ctx, 10*time.Second)
-	require.ErrorIs(t, err, redlock.ErrNotHeld)
+	require.ErrorIs(t, err, lockerr.ErrNotHeld)
 	v, err := redis.String(masters(t, 3)[2].Do(ctx, "GET", "k"))
 	require.NoError(t, err, "a failed Extend deleted the key")
 	assert.Equal(t, lk.Value(), v)
@@ -415,7 +416,7 @@ func TestExtendMinority(t *testing.T) {
 
 	// Unlock succeeds only on a quorum: one delete out of three is not one.
 	err = lk.Unlock(ctx)
-	require.ErrorIs(t, err, redlock.ErrNotHeld)
+	require.ErrorIs(t, err, lockerr.ErrNotHeld)
 	assert.NotErrorIs(t, err, lock.ErrNoQuorum)
 	noKeys(t, 3, "Unlock deleted the minority's key all the same")
 }
@@ -469,7 +470,7 @@ func TestSlowQuorumRefused(t *testing.T) {
 	require.NoError(t, err)
 	start := time.Now()
 	_, err = c.Lock(ctx, "k", 5*time.Second)
-	require.ErrorIs(t, err, redlock.ErrNotAcquired)
+	require.ErrorIs(t, err, lockerr.ErrNotAcquired)
 	assert.ErrorIs(t, err, lock.ErrNoValidity)
 	assert.GreaterOrEqual(t, time.Since(start), 248*time.Millisecond, "the pause did not hold the SET")
 	assert.Empty(t, keys(t, 1), "the late SET was not released")
@@ -521,7 +522,7 @@ func TestDestroyWhileBusy(t *testing.T) {
 	wg.Wait()
 	require.NotEmpty(t, errs, "Destroy came after all the work")
 	for _, err := range errs {
-		assert.ErrorIs(t, err, redlock.ErrDestroyed)
+		assert.ErrorIs(t, err, lockerr.ErrDestroyed)
 	}
 	for _, k := range keys(t, 3) {
 		_, key, _ := strings.Cut(k, ":")
@@ -569,7 +570,7 @@ func TestHungMaster(t *testing.T) {
 	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	_, err = c.Lock(lctx, "k", 2*time.Second)
-	require.ErrorIs(t, err, redlock.ErrNotAcquired)
+	require.ErrorIs(t, err, lockerr.ErrNotAcquired)
 	assert.ErrorIs(t, err, lock.ErrUnreachable)
 	assert.NotErrorIs(t, err, lock.ErrTaken)
 	assert.NotErrorIs(t, err, context.DeadlineExceeded, "a node timeout is not the caller's deadline")
@@ -580,10 +581,10 @@ func TestHungMaster(t *testing.T) {
 	// not ErrNotHeld.
 	_, err = held.Extend(lctx, 5*time.Second)
 	require.ErrorIs(t, err, lock.ErrNoQuorum)
-	assert.NotErrorIs(t, err, redlock.ErrNotHeld)
+	assert.NotErrorIs(t, err, lockerr.ErrNotHeld)
 	err = held.Unlock(lctx)
 	require.ErrorIs(t, err, lock.ErrNoQuorum)
-	assert.NotErrorIs(t, err, redlock.ErrNotHeld)
+	assert.NotErrorIs(t, err, lockerr.ErrNotHeld)
 	left, err := redis.Strings(ms[0].Do(ctx, "KEYS", "*"))
 	require.NoError(t, err)
 	assert.Empty(t, left, "the live master holds nothing after the refused Lock and the Unlock")
@@ -719,7 +720,7 @@ func TestCancelMidAttempt(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	time.AfterFunc(100*time.Millisecond, cancel)
 	_, err = c.Lock(ctx, "k", 5*time.Second)
-	require.ErrorIs(t, err, redlock.ErrNotAcquired)
+	require.ErrorIs(t, err, lockerr.ErrNotAcquired)
 	n, err := redis.Int(ms[0].Do(t.Context(), "EXISTS", "k"))
 	require.NoError(t, err)
 	assert.Zero(t, n, "master 0 kept the cancelled caller's key")
@@ -774,7 +775,7 @@ func TestRestartHazard(t *testing.T) {
 					"two valid holders of one key")
 				return
 			}
-			require.ErrorIs(t, err, redlock.ErrNotAcquired, "the restarted master voted")
+			require.ErrorIs(t, err, lockerr.ErrNotAcquired, "the restarted master voted")
 			var le *lock.Error
 			require.ErrorAs(t, err, &le)
 			byNode := map[int]error{}
@@ -816,14 +817,14 @@ func waitUptime(t *testing.T, n int, d time.Duration) {
 func TestRestartDelayBoundsTTL(t *testing.T) {
 	c := newClient(t, []string{deadAddr(t)}, redlock.WithRestartDelay(time.Second))
 	_, err := c.Lock(t.Context(), "k", 2*time.Second)
-	require.ErrorIs(t, err, redlock.ErrInvalidArgument)
+	require.ErrorIs(t, err, lockerr.ErrInvalidArgument)
 	assert.Contains(t, err.Error(), "restart delay")
 }
 
 func TestMarkerKeyReserved(t *testing.T) {
 	c := newClient(t, []string{deadAddr(t)})
 	_, err := c.Lock(t.Context(), redlock.MarkerKey, time.Second)
-	require.ErrorIs(t, err, redlock.ErrInvalidArgument)
+	require.ErrorIs(t, err, lockerr.ErrInvalidArgument)
 	assert.Contains(t, err.Error(), "reserved")
 }
 
@@ -841,7 +842,7 @@ func TestLockAllPartial(t *testing.T) {
 		require.NoError(t, err)
 	}
 	_, err := c.LockAll(ctx, []string{"a", "b"}, time.Second)
-	require.ErrorIs(t, err, redlock.ErrNotAcquired)
+	require.ErrorIs(t, err, lockerr.ErrNotAcquired)
 	assert.ErrorIs(t, err, lock.ErrTaken)
 	for i, m := range ms {
 		n, err := redis.Int(m.Do(ctx, "EXISTS", "a"))
@@ -856,13 +857,13 @@ func TestLockAllPartial(t *testing.T) {
 		require.NoError(t, err)
 	}
 	_, err = lk.Extend(ctx, 10*time.Second)
-	require.ErrorIs(t, err, redlock.ErrNotHeld)
+	require.ErrorIs(t, err, lockerr.ErrNotHeld)
 	for i, m := range ms[:2] {
 		pttl, err := redis.Int(m.Do(ctx, "PTTL", "a"))
 		require.NoError(t, err)
 		assert.LessOrEqual(t, pttl, 2000, "master %d renewed a though b was not ours", i)
 	}
-	require.ErrorIs(t, lk.Unlock(ctx), redlock.ErrNotHeld)
+	require.ErrorIs(t, lk.Unlock(ctx), lockerr.ErrNotHeld)
 	for i, m := range ms {
 		v, err := redis.String(m.Do(ctx, "GET", "b"))
 		if i < 2 {

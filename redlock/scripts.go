@@ -21,11 +21,15 @@ var (
 	extendLua string
 	//go:embed fence.lua
 	fenceLua string
+	// get.lua goes in front of the compare-and-act scripts: one GET that
+	// tells "not ours" from an error, for the three.
+	//go:embed get.lua
+	getLua string
 
 	acquireScript = pipeline.NewScript(acquireLua)
-	releaseScript = pipeline.NewScript(releaseLua)
-	extendScript  = pipeline.NewScript(extendLua)
-	fenceScript   = pipeline.NewScript(fenceLua)
+	releaseScript = pipeline.NewScript(getLua + releaseLua)
+	extendScript  = pipeline.NewScript(getLua + extendLua)
+	fenceScript   = pipeline.NewScript(getLua + fenceLua)
 
 	// The SHA1s, boxed once as command arguments rather than per request.
 	acquireSHA any = acquireScript.SHA

@@ -17,6 +17,7 @@ import (
 	lock "github.com/leverege/lock"
 	"github.com/leverege/lock/integration"
 	"github.com/leverege/lock/internal/safety"
+	"github.com/leverege/lock/lockerr"
 	"github.com/leverege/lock/redlock"
 )
 
@@ -143,7 +144,7 @@ func TestMajorityFaults(t *testing.T) {
 			for i := 1; i < 3; i++ {
 				f.heal(t, ms[i], ps[i])
 			}
-			require.ErrorIs(t, err, redlock.ErrNotAcquired)
+			require.ErrorIs(t, err, lockerr.ErrNotAcquired)
 			assert.ErrorIs(t, err, lock.ErrUnreachable)
 			assert.NotErrorIs(t, err, lock.ErrTaken)
 			var le *lock.Error
@@ -190,7 +191,7 @@ func TestSlowMasterPastValidity(t *testing.T) {
 	start := time.Now()
 	_, err := c.Lock(t.Context(), "k", 10*time.Second)
 	refused := time.Since(start)
-	require.ErrorIs(t, err, redlock.ErrNotAcquired)
+	require.ErrorIs(t, err, lockerr.ErrNotAcquired)
 	assert.ErrorIs(t, err, lock.ErrNoValidity)
 	var left []string
 	assert.Eventually(t, func() bool {
@@ -365,7 +366,7 @@ func TestCancelUnderFaults(t *testing.T) {
 			start := time.Now()
 			_, err = c.Lock(ctx, "k", 2*time.Second)
 			late := time.Since(start) - tc.cancelAt
-			require.ErrorIs(t, err, redlock.ErrNotAcquired)
+			require.ErrorIs(t, err, lockerr.ErrNotAcquired)
 			assert.ErrorIs(t, err, context.Canceled)
 			bound := 2*nodeTimeout + 50*time.Millisecond
 			if tc.retryDelay > time.Second {
@@ -393,7 +394,7 @@ func TestLostReplyReleased(t *testing.T) {
 	defer func() { require.NoError(t, ps[0].Heal()) }()
 	c := newClient(t, []string{ps[0].Addr(), ms[1].Addr(), ms[2].Addr()}, redlock.WithRetryCount(0))
 	_, err := c.Lock(t.Context(), "k", 10*time.Second)
-	require.ErrorIs(t, err, redlock.ErrNotAcquired)
+	require.ErrorIs(t, err, lockerr.ErrNotAcquired)
 	assert.ErrorIs(t, err, lock.ErrUnreachable, "master 0's reply was lost")
 	assert.Eventually(t, func() bool {
 		n, err := redis.Int(ms[0].Do(t.Context(), "EXISTS", "k"))

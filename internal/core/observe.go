@@ -6,6 +6,15 @@ import (
 	"github.com/leverege/lock/observe"
 )
 
+// Now is time.Now() when obs is set, and the zero time otherwise: the
+// start of a call to report, taken only when someone will be told.
+func Now(obs observe.Observer) time.Time {
+	if obs == nil {
+		return time.Time{}
+	}
+	return time.Now()
+}
+
 // Report tells obs (when not nil) that an Extend (observe.KindExtend) or Unlock
 // (observe.KindUnlock) of key, begun at began, ended with err; acquired is when
 // the lock was acquired, for an Unlock's hold time. Callers take began
