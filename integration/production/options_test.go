@@ -91,3 +91,31 @@ func TestACLOptions(t *testing.T) {
 		})
 	}
 }
+
+// TestACLFencingWithoutGet: with fencing, the acquiring script reads the
+// key's fencing counter with GET after it has set the key; denied GET, the
+// script fails half done (Redis does not undo a script's writes), and the
+// release that follows cannot read the key either. Every Lock fails, and
+// leaves its key on every master until its ttl runs out.
+func TestACLFencingWithoutGet(t *testing.T) {
+	doc := docRules(t)
+	ss := aclMasters(t)
+	setUser(t, ss, without(t, doc.rules(nil, withFencing), "+get"))
+	const ttl = 2 * time.Second
+	l := create(t, parseConfig(t, userConnections(ss), object{"retryCount": 0, "nodeTimeout": ms(nodeTimeout), "fencing": true}), docNamespace, nil)
+	_, err := l.LockNs(quick(t), "k", ttl)
+	t.Logf("LockNs: %v", err)
+	require.ErrorIs(t, err, lock.ErrNotAcquired, "LockNs(%q) err = %v, want ErrNotAcquired", "k", err)
+	neverNotHeld(t, err, "LockNs")
+	for i, s := range ss {
+		ne := nodeError(err, i)
+		if assert.NotNil(t, ne, "no error for master %d (%s): %v", i, s.Addr(), err) {
+			assert.Contains(t, ne.Error(), replyScriptDenied, "master %d", i)
+		}
+	}
+	assert.Equal(t, []string{"0:myApp:k", "1:myApp:k", "2:myApp:k"}, keysWithTTL(t, ss),
+		"keys left: the half-run acquisitions, which the release could not read")
+	for _, d := range aclLog(t, ss) {
+		assert.Equal(t, "get", d.object, "ACL LOG: %v; want only get denied", d)
+	}
+}
