@@ -86,7 +86,7 @@ var (
 	ErrTaken           = lockerr.ErrTaken           // per node: the key holds another owner's value
 	ErrUnreachable     = lockerr.ErrUnreachable     // per node: no answer in time, or a broken connection
 	ErrRejoining       = lockerr.ErrRejoining       // per node: restarted, lost its data or was promoted less than the restart delay ago; vote not counted
-	ErrAuth            = lockerr.ErrAuth            // per node: credentials refused (WRONGPASS, NOAUTH, NOPERM): a configuration error, not retried
+	ErrAuth            = lockerr.ErrAuth            // per node: credentials refused (WRONGPASS, NOAUTH; NOPERM while connecting): a configuration error, not retried
 	ErrTLS             = lockerr.ErrTLS             // per node: TLS handshake failed (certificate not trusted, client certificate refused or missing): not retried
 	ErrReadOnly        = lockerr.ErrReadOnly        // per node: a read-only replica (READONLY); vote not counted
 	ErrNotReplicated   = lockerr.ErrNotReplicated   // per node, with replicaAcks: too few replicas acknowledged its yes in time; vote not counted

@@ -51,10 +51,12 @@ var (
 	ErrUnreachable = errors.New("unreachable")
 
 	// ErrAuth is wrapped by the per-node error of a master that refused this
-	// client's credentials: WRONGPASS or NOPERM while connecting, or NOAUTH
-	// (a password is needed). It is a configuration error: a Lock that
-	// cannot reach a quorum for such reasons fails at once, without its
-	// retries.
+	// client's credentials: WRONGPASS or NOPERM while connecting (AUTH,
+	// SELECT), or NOAUTH (a password is needed). It is a configuration
+	// error: a Lock that cannot reach a quorum for such reasons fails at
+	// once, without its retries. A NOPERM in answer to a lock's own command
+	// (an ACL that lacks one of the commands the library needs) is not
+	// ErrAuth but the server's reply, carried as it is.
 	ErrAuth = errors.New("authentication refused")
 
 	// ErrTLS is wrapped by the per-node error of a master with which no TLS

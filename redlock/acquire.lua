@@ -23,15 +23,24 @@
 -- every token given out before (see fence.lua).
 --
 -- KEYS = the lock's keys (one, or several: all are set or none), then the
--- marker key and the fencing counter key (of the first lock key)
+-- marker key with the restart protection, then the fencing counter key (of
+-- the first lock key) with fencing: a key not used is not named, as an ACL
+-- checks every key a script is given
 -- ARGV[1] = value, ARGV[2] = ttl ms, ARGV[3] = restart delay ms (0: off),
 -- ARGV[4] = "1" to fence
 -- Returns 0 when a key is held, -N when the vote must not count for N
 -- more milliseconds, and otherwise 1 + the fencing counter (1 unfenced).
-local n = #KEYS - 2
-local marker, counter = KEYS[n + 1], KEYS[n + 2]
 local delay = tonumber(ARGV[3])
+local fence = ARGV[4] == "1"
+local n = #KEYS
+local counter
+if fence then
+  counter = KEYS[n]
+  n = n - 1
+end
 if delay > 0 then
+  local marker = KEYS[n]
+  n = n - 1
   redis.replicate_commands() -- Redis 3.2 and 4: allow writes after TIME; a no-op since 5
   local t = redis.call("TIME")
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -64,10 +73,13 @@ for i = 1, n do
     return 0
   end
 end
+-- The counter is read before anything is written: a script that fails
+-- (an ACL that denies GET) must not leave the keys behind.
+local token = 1
+if fence then
+  token = 1 + (tonumber(redis.call("GET", counter)) or 0)
+end
 for i = 1, n do
   redis.call("SET", KEYS[i], ARGV[1], "PX", ARGV[2])
 end
-if ARGV[4] == "1" then
-  return 1 + (tonumber(redis.call("GET", counter)) or 0)
-end
-return 1
+return token

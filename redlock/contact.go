@@ -1,6 +1,7 @@
 package redlock
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -44,6 +45,7 @@ type contact struct {
 	policy    string // maxmemory-policy
 	maxmemory int64
 	evicts    atomic.Bool // with maxmemory set, the policy can evict keys with a ttl
+	denied    bool        // it refused INFO (told once)
 }
 
 func (k *contacts) init(c *Client) {
@@ -61,9 +63,21 @@ func (k *contacts) opening(i int) func() []*pipeline.Call {
 }
 
 // Receive takes master i's INFO reply (see pipeline.Receiver). A master
-// that denies INFO (an ACL without it) tells nothing: it is not checked.
+// that denies INFO (an ACL without it) tells nothing: it is not checked,
+// and the observer is told so, once.
 func (k *contacts) Receive(i int, reply any, err error) {
 	info, err := redis.String(reply, err)
+	var denied redis.Error
+	if errors.As(err, &denied) {
+		k.mu.Lock()
+		first := !k.masters[i].denied
+		k.masters[i].denied = true
+		k.mu.Unlock()
+		if obs := k.c.opts.observer; obs != nil && first {
+			obs.Observe(observe.Event{Kind: observe.KindMaster, Node: i, Addr: k.c.masters[i].name,
+				Err: fmt.Errorf("INFO refused: whether it is the same server as another master, and whether it can evict lock keys, is not checked: %w", err)})
+		}
+	}
 	if err != nil {
 		return
 	}

@@ -132,16 +132,28 @@ func (a acquisition) command(args []any) pipeline.Call {
 	if !a.scripted() {
 		return pipeline.Call{Cmd: "SET", Args: append(args, a.keys.firstArg, a.value.arg, "NX", "PX", ms)}
 	}
-	// KEYS: the lock's keys, the marker, the first key's fencing counter.
-	// ARGV: value, ttl, restart delay (0: off), "1" to fence.
+	// KEYS: the lock's keys, then the marker with the restart protection
+	// and the first key's fencing counter with fencing (a key not used is
+	// not named: an ACL checks every key a script is given). ARGV: value,
+	// ttl, restart delay (0: off), "1" to fence.
+	nkeys := a.keys.count()
 	flag := "0"
-	var counter string
-	if a.fence {
-		flag, counter = "1", fenceKey(a.keys.first)
+	if a.restartDelay > 0 {
+		nkeys++
 	}
-	args = append(args, acquireSHA, a.keys.count()+2)
+	if a.fence {
+		nkeys++
+		flag = "1"
+	}
+	args = append(args, acquireSHA, nkeys)
 	args = a.keys.appendTo(args)
-	args = append(args, MarkerKey, counter, a.value.arg, ms, a.restartDelay.Milliseconds(), flag)
+	if a.restartDelay > 0 {
+		args = append(args, MarkerKey)
+	}
+	if a.fence {
+		args = append(args, fenceKey(a.keys.first))
+	}
+	args = append(args, a.value.arg, ms, a.restartDelay.Milliseconds(), flag)
 	return pipeline.Call{Cmd: "EVALSHA", Args: args, Script: acquireScript}
 }
 

@@ -166,7 +166,8 @@ func TestSameServer(t *testing.T) {
 // library sends on every new connection; a user whose rules lack +info
 // gets no answer to it, and then one server listed twice is not refused:
 // its two votes make a quorum of three masters. The doc says so (ACL
-// users); this pins it.
+// users); this pins it, and that the Observer is told, once per master,
+// that the check could not be made (a KindMaster event, logged at Warn).
 func TestSameServerWithoutINFO(t *testing.T) {
 	doc := docRules(t)
 	ss, ca, client := sameServerMasters(t, without(t, doc.rules(nil, withDB), "+info"))
@@ -176,7 +177,12 @@ func TestSameServerWithoutINFO(t *testing.T) {
 	lk, err := l.LockNs(quick(t), "k", time.Second)
 	require.NoError(t, err, "LockNs(%q): a user without INFO, one server listed twice", "k")
 	require.NoError(t, lk.Unlock(quick(t)))
-	events, _ := obs.got()
-	assert.Empty(t, events, "KindMaster events")
-	t.Logf("LockNs succeeded on masters 0 and 1, which are one server (%s): not detected without INFO", ss[0].Addr())
+	events, logged := obs.got()
+	assert.Len(t, events, len(conns), "KindMaster events: one per master, saying INFO was refused: %+v", events)
+	for _, e := range events {
+		assert.ErrorContains(t, e.Err, "INFO refused", "master %d's event", e.Node)
+		assert.NotErrorIs(t, e.Err, lock.ErrSameServer)
+	}
+	assert.Contains(t, logged, "level=WARN", "SlogObserver's lines")
+	t.Logf("LockNs succeeded on masters 0 and 1, which are one server (%s): not detected without INFO, and the Observer was told", ss[0].Addr())
 }
