@@ -1,0 +1,142 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	lock "github.com/leverege/lock"
+	"github.com/leverege/lock/integration"
+	"github.com/leverege/lock/internal/safety"
+	"github.com/leverege/lock/redlock"
+)
+
+// replicated is scenario 16's cluster: master A with its replica A', both
+// reached through one endpoint (leading to A until a failover), and two
+// masters B and C without replicas.
+type replicated struct {
+	a, a2, b, c *integration.Server
+	ep          *endpoint
+}
+
+func startReplicated(t *testing.T, aOpts ...integration.ServerOption) *replicated {
+	t.Helper()
+	r := &replicated{a: integration.StartServer(t, aOpts...)}
+	r.a2 = integration.StartServer(t, integration.WithReplicaOf(r.a))
+	r.b, r.c = integration.StartServer(t), integration.StartServer(t)
+	r.ep = newEndpoint(t, r.a.Addr())
+	return r
+}
+
+// addrs are the three masters as clients know them: the endpoint, B, C.
+func (r *replicated) addrs() []string { return []string{r.ep.Addr(), r.b.Addr(), r.c.Addr()} }
+
+// settle, with the restart protection on, waits until A, B and C vote, and
+// until A' has A's marker.
+func (r *replicated) settle(t *testing.T, d time.Duration) {
+	t.Helper()
+	settle(t, d, r.a, r.b, r.c)
+	require.NoError(t, r.a2.WaitReplicaSynced(t.Context()))
+}
+
+// TestFailoverDoubleGrant (scenario 16): a replica promoted in a failover
+// lacks the lock key its master granted just before dying. A' stops
+// consuming replication; client 1 locks k on A and B (C refuses: another
+// owner's short key); A dies, A' is promoted and the endpoint leads to it;
+// C's key expires; client 2 locks k, and A' (no key) and C say yes.
+//
+// Without the restart protection (the control) client 2 gets the lock
+// while client 1's is valid. With it, A' answers "rejoining" (its
+// replication ID is not the one its marker, copied from A, records), so
+// client 2 is refused until client 1's keys have expired; A' votes again
+// one restart delay after its first refusal.
+func TestFailoverDoubleGrant(t *testing.T) {
+	for _, delay := range []time.Duration{0, restartDelay} {
+		t.Run(fmt.Sprintf("restartDelay=%v", delay), func(t *testing.T) {
+			t.Parallel()
+			const ttl1 = 2500 * time.Millisecond // within the restart delay
+			const blocker = time.Second          // C's other owner
+			r := startReplicated(t)
+			var opts []redlock.Option
+			if delay > 0 {
+				opts = append(opts, redlock.WithRestartDelay(delay))
+				r.settle(t, delay)
+			}
+
+			// 1. A' stops consuming replication.
+			cutReplica(t, r.a, r.a2)
+			// 2. Client 1 locks k on A and B; C refuses.
+			plant(t, r.c, "k", blocker)
+			c1 := newClient(t, r.addrs(), append(opts, redlock.WithRetryCount(0))...)
+			lk1, err := c1.Lock(t.Context(), "k", ttl1)
+			require.NoError(t, err)
+			held1 := safety.Mono()
+			require.Equal(t, lk1.Value(), get(t, r.a, "k"), "client 1's key on A")
+			require.Equal(t, lk1.Value(), get(t, r.b, "k"), "client 1's key on B")
+			require.Equal(t, "another-owner", get(t, r.c, "k"))
+			// 3. A dies; A' is promoted; the endpoint leads to it.
+			failover(t, r.ep, r.a, r.a2)
+			require.Empty(t, get(t, r.a2, "k"), "the promoted replica has client 1's key: the hazard did not happen")
+			// 4. C's short key expires.
+			waitGone(t, r.c, "k")
+			// 5. Client 2 locks k, retrying.
+			var seen answers
+			c2 := newClient(t, r.addrs(), append(opts, redlock.WithRetryCount(-1), redlock.WithRetryDelay(50*time.Millisecond),
+				redlock.WithRetryJitter(0), redlock.WithObserver(&seen))...)
+			ctx, cancel := context.WithTimeout(t.Context(), ttl1+5*time.Second)
+			defer cancel()
+			asked := time.Now()
+			lk2, err := c2.Lock(ctx, "k", ttl1)
+			require.NoError(t, err)
+			held2 := safety.Mono()
+			granted := time.Now()
+			waited := granted.Sub(asked)
+			after1 := granted.Sub(lk1.Expiration()) // negative: granted while client 1's lock was valid
+
+			var rec safety.Recorder
+			rec.Held("k", "client 1", held1, safety.MonoAt(lk1.Expiration()), lk1.Expiration())
+			rec.Held("k", "client 2", held2, safety.MonoAt(lk2.Expiration()), lk2.Expiration())
+			violations := safety.Check(rec.Windows())
+			ep := seen.of(0, "acquire")
+			require.NotEmpty(t, ep)
+
+			if delay == 0 {
+				require.Len(t, violations, 1, "the control: client 2 should have been granted k while client 1 held it")
+				assert.Negative(t, after1, "client 2 was granted k after client 1's validity")
+				report(t, "scenario 16 control: restartDelay off: client 2 granted k %v after asking, %v before client 1's validity ended (%v); A' answered %v",
+					waited.Round(time.Millisecond), (-after1).Round(time.Millisecond), violations[0], ep[len(ep)-1].Err)
+				return
+			}
+
+			assert.Empty(t, violations, "double grant with the restart protection on")
+			var rejoining int
+			for _, a := range ep {
+				if a.Err != nil {
+					require.ErrorIs(t, a.Err, lock.ErrRejoining, "A' (promoted) answered")
+					rejoining++
+				}
+			}
+			require.NotZero(t, rejoining, "A' never answered rejoining")
+			firstRefusal := ep[0].at
+			require.NoError(t, lk2.Unlock(t.Context()))
+
+			// A' votes again one restart delay after it first refused: a
+			// client of the endpoint alone retries until it gets a lock.
+			probe := newClient(t, []string{r.ep.Addr()}, redlock.WithRestartDelay(delay), redlock.WithRetryCount(-1),
+				redlock.WithRetryDelay(20*time.Millisecond), redlock.WithRetryJitter(0))
+			plk, err := probe.Lock(ctx, "probe", 100*time.Millisecond)
+			require.NoError(t, err)
+			votedAgain := time.Since(firstRefusal)
+			require.NoError(t, plk.Unlock(t.Context()))
+			assert.GreaterOrEqual(t, votedAgain, delay-50*time.Millisecond, "A' voted again before the restart delay")
+			assert.LessOrEqual(t, votedAgain, delay+500*time.Millisecond, "A' refused for longer than the restart delay")
+			report(t, "scenario 16: restartDelay %v, ttl %v: client 2 refused for %v (%d answers of A', %d rejoining: %q), granted %v after client 1's validity ended (0 violations); A' voted again %v after its first refusal",
+				delay, ttl1, waited.Round(time.Millisecond), len(ep), rejoining, ep[0].Err,
+				after1.Round(time.Millisecond), votedAgain.Round(time.Millisecond))
+		})
+	}
+}
