@@ -2,6 +2,7 @@ package faults
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -55,6 +56,7 @@ func (r *replicated) settle(t *testing.T, d time.Duration) {
 // client 2 is refused until client 1's keys have expired; A' votes again
 // one restart delay after its first refusal.
 func TestFailoverDoubleGrant(t *testing.T) {
+	t.Parallel()
 	for _, delay := range []time.Duration{0, restartDelay} {
 		t.Run(fmt.Sprintf("restartDelay=%v", delay), func(t *testing.T) {
 			t.Parallel()
@@ -137,6 +139,193 @@ func TestFailoverDoubleGrant(t *testing.T) {
 			report(t, "scenario 16: restartDelay %v, ttl %v: client 2 refused for %v (%d answers of A', %d rejoining: %q), granted %v after client 1's validity ended (0 violations); A' voted again %v after its first refusal",
 				delay, ttl1, waited.Round(time.Millisecond), len(ep), rejoining, ep[0].Err,
 				after1.Round(time.Millisecond), votedAgain.Round(time.Millisecond))
+		})
+	}
+}
+
+// TestPromotedReplicaWhileIdle: a failover while no lock is held costs no
+// more than one restart delay of that master's vote. A' is promoted in
+// sync with A; B holds k for another owner throughout, so a Lock of k
+// needs the endpoint's vote. The first Lock after the failover waits for
+// A' to rejoin, at most one restart delay; then locks go through at once.
+func TestPromotedReplicaWhileIdle(t *testing.T) {
+	t.Parallel()
+	r := startReplicated(t)
+	r.settle(t, restartDelay)
+	var seen answers
+	c := newClient(t, r.addrs(), redlock.WithRestartDelay(restartDelay), redlock.WithRetryCount(-1),
+		redlock.WithRetryDelay(50*time.Millisecond), redlock.WithRetryJitter(0), redlock.WithObserver(&seen))
+	lk, err := c.Lock(t.Context(), "before", time.Second) // the client's connections are in use before the failover
+	require.NoError(t, err)
+	require.NoError(t, lk.Unlock(t.Context()))
+	require.NoError(t, r.a2.WaitReplicaSynced(t.Context()))
+	plant(t, r.b, "k", 30*time.Second)
+
+	failover(t, r.ep, r.a, r.a2)
+	asked := time.Now()
+	ctx, cancel := context.WithTimeout(t.Context(), restartDelay+3*time.Second)
+	defer cancel()
+	lk, err = c.Lock(ctx, "k", time.Second)
+	require.NoError(t, err)
+	refused := time.Since(asked)
+	require.NoError(t, lk.Unlock(t.Context()))
+	assert.LessOrEqual(t, refused, restartDelay+500*time.Millisecond, "the promoted replica refused for longer than one restart delay")
+	assert.GreaterOrEqual(t, refused, restartDelay-100*time.Millisecond, "the promoted replica voted at once")
+
+	// Then every lock goes through at its first attempt, the endpoint's
+	// vote included.
+	const after = 5
+	for i := range after {
+		lk, err := c.Lock(t.Context(), "k", time.Second)
+		require.NoError(t, err, "lock %d after the promoted replica rejoined", i)
+		require.NoError(t, lk.Unlock(t.Context()))
+	}
+
+	var stale, rejoining, yes int
+	for _, a := range seen.of(0, "acquire") {
+		if !a.at.After(asked) {
+			continue
+		}
+		switch {
+		case a.Err == nil:
+			yes++
+		case errors.Is(a.Err, lock.ErrRejoining):
+			assert.Zero(t, yes, "A' answered rejoining after it had voted again: %v", a.Err)
+			rejoining++
+		case errors.Is(a.Err, lock.ErrUnreachable):
+			stale++ // the connection the switch closed, used once
+		default:
+			t.Errorf("A' answered %v", a.Err)
+		}
+	}
+	assert.NotZero(t, rejoining)
+	assert.LessOrEqual(t, stale, 1, "more than one answer from a stale connection")
+	assert.Equal(t, 1+after, yes)
+	report(t, "promoted replica, no lock held: restartDelay %v: the first Lock after the failover waited %v for A' (%d stale-connection answer, %d rejoining), then %d Locks went through at their first attempt",
+		restartDelay, refused.Round(time.Millisecond), stale, rejoining, after)
+}
+
+// TestRestartWithPersistence: a master restarted with its data keeps its
+// keys, and with them client 1's lock, but it cannot tell that from a
+// snapshot older than its locks: the restart protection refuses its vote
+// for one restart delay either way (its uptime, and its replication ID,
+// which every restart of redis-server 7 renews while the marker it loaded
+// keeps the old one). The control: a snapshot older than client 1's lock,
+// with the protection off, grants k a second time.
+func TestRestartWithPersistence(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		opt     integration.ServerOption
+		restart func(t *testing.T, s *integration.Server)
+	}{
+		{"AOF appendfsync always, killed", integration.WithAOF(), func(t *testing.T, s *integration.Server) {
+			require.NoError(t, s.Kill(t.Context()))
+			require.NoError(t, s.Start(t.Context()))
+		}},
+		{"RDB written at a clean stop", integration.WithRDB(), func(t *testing.T, s *integration.Server) {
+			require.NoError(t, s.Restart(t.Context()))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			a, b, c := integration.StartServer(t, tc.opt), integration.StartServer(t), integration.StartServer(t)
+			settle(t, restartDelay, a, b, c)
+			addrs := []string{a.Addr(), b.Addr(), c.Addr()}
+			c1 := newClient(t, addrs, redlock.WithRestartDelay(restartDelay), redlock.WithRetryCount(0))
+			lk1, err := c1.Lock(t.Context(), "k", 2500*time.Millisecond)
+			require.NoError(t, err)
+			before, _ := replID(t, a)
+
+			tc.restart(t, a)
+			restarted := time.Now()
+			require.Equal(t, lk1.Value(), get(t, a, "k"), "the restarted master lost client 1's key")
+			after, _ := replID(t, a)
+			require.NotEqual(t, before, after, "the restart kept the replication ID")
+			marker := get(t, a, redlock.MarkerKey)
+			require.Contains(t, marker, ":"+before, "the marker the restarted master loaded")
+			info, err := a.Info(t.Context(), "server")
+			require.NoError(t, err)
+
+			var seen answers
+			probe := newClient(t, []string{a.Addr()}, redlock.WithRestartDelay(restartDelay), redlock.WithRetryCount(-1),
+				redlock.WithRetryDelay(20*time.Millisecond), redlock.WithRetryJitter(0), redlock.WithObserver(&seen))
+			ctx, cancel := context.WithTimeout(t.Context(), restartDelay+3*time.Second)
+			defer cancel()
+			plk, err := probe.Lock(ctx, "probe", 100*time.Millisecond)
+			require.NoError(t, err)
+			refused := time.Since(restarted)
+			require.NoError(t, plk.Unlock(t.Context()))
+			answers := seen.of(0, "acquire")
+			require.Greater(t, len(answers), 1, "the restarted master voted at once")
+			for _, a := range answers[:len(answers)-1] {
+				require.ErrorIs(t, a.Err, lock.ErrRejoining)
+			}
+			assert.GreaterOrEqual(t, refused, restartDelay-100*time.Millisecond)
+			assert.LessOrEqual(t, refused, restartDelay+time.Second)
+			report(t, "restart with %s, keys kept (client 1's key intact): replid %s… -> %s…, uptime %ss, marker loaded %q: refused its vote for %v after the restart (%d answers, first %q)",
+				tc.name, before[:8], after[:8], info["uptime_in_seconds"], marker, refused.Round(time.Millisecond), len(answers)-1, answers[0].Err)
+		})
+	}
+}
+
+// TestRestartFromOlderSnapshot: a master killed and restarted from an RDB
+// snapshot taken before client 1 locked has lost client 1's key, as a
+// replica promoted in scenario 16 did. The control, without the restart
+// protection: client 2 is granted k while client 1 holds it. With it: the
+// restarted master answers "rejoining", and client 2 waits for client 1's
+// keys to expire.
+func TestRestartFromOlderSnapshot(t *testing.T) {
+	t.Parallel()
+	for _, delay := range []time.Duration{0, restartDelay} {
+		t.Run(fmt.Sprintf("restartDelay=%v", delay), func(t *testing.T) {
+			t.Parallel()
+			const ttl1 = 2500 * time.Millisecond
+			a, b, c := integration.StartServer(t, integration.WithRDB()), integration.StartServer(t), integration.StartServer(t)
+			addrs := []string{a.Addr(), b.Addr(), c.Addr()}
+			var opts []redlock.Option
+			if delay > 0 {
+				opts = append(opts, redlock.WithRestartDelay(delay))
+				settle(t, delay, a, b, c)
+			}
+			_, err := a.Do(t.Context(), "SAVE")
+			require.NoError(t, err)
+			plant(t, c, "k", time.Second)
+			c1 := newClient(t, addrs, append(opts, redlock.WithRetryCount(0))...)
+			lk1, err := c1.Lock(t.Context(), "k", ttl1)
+			require.NoError(t, err)
+			held1 := safety.Mono()
+
+			require.NoError(t, a.Kill(t.Context()))
+			require.NoError(t, a.Start(t.Context()))
+			require.Empty(t, get(t, a, "k"), "the snapshot had client 1's key")
+			waitGone(t, c, "k")
+
+			var seen answers
+			c2 := newClient(t, addrs, append(opts, redlock.WithRetryCount(-1), redlock.WithRetryDelay(50*time.Millisecond),
+				redlock.WithRetryJitter(0), redlock.WithObserver(&seen))...)
+			ctx, cancel := context.WithTimeout(t.Context(), ttl1+5*time.Second)
+			defer cancel()
+			asked := time.Now()
+			lk2, err := c2.Lock(ctx, "k", ttl1)
+			require.NoError(t, err)
+			held2, granted := safety.Mono(), time.Now()
+			after1 := granted.Sub(lk1.Expiration())
+			var rec safety.Recorder
+			rec.Held("k", "client 1", held1, safety.MonoAt(lk1.Expiration()), lk1.Expiration())
+			rec.Held("k", "client 2", held2, safety.MonoAt(lk2.Expiration()), lk2.Expiration())
+			violations := safety.Check(rec.Windows())
+			first := seen.of(0, "acquire")[0].Err
+			if delay == 0 {
+				require.Len(t, violations, 1, "the control: client 2 should have been granted k while client 1 held it")
+				report(t, "restart from an older RDB snapshot, restartDelay off: client 2 granted k %v before client 1's validity ended (%v)",
+					(-after1).Round(time.Millisecond), violations[0])
+				return
+			}
+			assert.Empty(t, violations)
+			require.ErrorIs(t, first, lock.ErrRejoining)
+			report(t, "restart from an older RDB snapshot, restartDelay %v: client 2 refused for %v (restarted master: %q), granted %v after client 1's validity ended (0 violations)",
+				delay, granted.Sub(asked).Round(time.Millisecond), first, after1.Round(time.Millisecond))
 		})
 	}
 }
