@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -117,4 +118,44 @@ func TestDemotedMasterReadOnly(t *testing.T) {
 	readOnly(t, nodeErr(err, 0), "Unlock of a key it has")
 	report(t, "demoted master behind the endpoint, restartDelay off: Lock: %q; Extend: %q; Unlock: %q",
 		d.lockVia(t, "free2"), extend, nodeErr(err, 0))
+}
+
+// TestDemotedMasterReadOnlyWhenScriptsDoNotWrite (LIBRARY BUG: fails
+// until fixed): a demoted master answers a script that writes nothing as
+// a master would, so it is not named a read-only replica. An Extend or an
+// Unlock of a key it lacks gets "not held here" (which counts towards the
+// lock being lost); with the restart protection, a Lock gets "rejoining"
+// while the marker it replicated from the new master is younger than the
+// delay, and "taken" afterwards when the new master holds the key.
+// acquire.lua, extend.lua and release.lua meet READONLY only when they
+// write, and a replica answers everything else as a master would.
+func TestDemotedMasterReadOnlyWhenScriptsDoNotWrite(t *testing.T) {
+	t.Parallel()
+	for _, delay := range []time.Duration{0, restartDelay} {
+		t.Run(fmt.Sprintf("restartDelay=%v", delay), func(t *testing.T) {
+			d := startDemoted(t, delay)
+			demotedAt := time.Now()
+			d.onlyVia(t, "l")
+			_, err := d.lkL.Extend(t.Context(), demotedTTL)
+			require.Error(t, err)
+			t.Logf("Extend of a key the demoted master lacks: %v", err)
+			readOnly(t, nodeErr(err, 0), "Extend of a key it lacks")
+			err = d.lkL.Unlock(t.Context())
+			require.Error(t, err)
+			t.Logf("Unlock of a key the demoted master lacks: %v", err)
+			readOnly(t, nodeErr(err, 0), "Unlock of a key it lacks")
+			if delay == 0 {
+				return
+			}
+			readOnly(t, d.lockVia(t, "free"), "Lock of a free key, the marker younger than the delay")
+			readOnly(t, d.lockVia(t, "k"), "Lock of a held key, the marker younger than the delay")
+			// Once the marker A' wrote (replicated to the demoted A) is
+			// older than the delay, and A has been up that long:
+			time.Sleep(delay + time.Second - time.Since(demotedAt))
+			readOnly(t, d.lockVia(t, "free3"), "Lock of a free key, past the delay")
+			plant(t, d.a2, "k3", time.Minute)
+			require.NoError(t, d.a.WaitReplicaSynced(t.Context()))
+			readOnly(t, d.lockVia(t, "k3"), "Lock of a key held on the new master, past the delay")
+		})
+	}
 }
