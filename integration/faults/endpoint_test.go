@@ -218,6 +218,29 @@ func cutReplica(t *testing.T, master, replica *integration.Server) {
 	require.GreaterOrEqual(t, n, 1, "no replica link to cut")
 }
 
+// waitStreaming waits until n replicas of master acknowledge its writes
+// (WAIT n). A replica's link is up once it has loaded the sync, and its
+// master then shows it "online", but after a diskless sync the master
+// streams writes to it only from its first acknowledgement, which a
+// replica sends once a second: until then WAIT does not count it.
+func waitStreaming(t *testing.T, master *integration.Server, n int) {
+	t.Helper()
+	conn, err := master.Dial(t.Context())
+	require.NoError(t, err)
+	defer conn.Close()
+	acked := 0
+	deadline := time.Now().Add(5 * time.Second)
+	for acked < n && time.Now().Before(deadline) {
+		_, err := redis.DoContext(conn, t.Context(), "SET", "harness:streaming", 1, "PX", 1000)
+		require.NoError(t, err)
+		acked, err = redis.Int(redis.DoContext(conn, t.Context(), "WAIT", n, 100))
+		require.NoError(t, err)
+	}
+	require.GreaterOrEqual(t, acked, n, "%s: replicas acknowledging", master.Addr())
+	_, err = redis.DoContext(conn, t.Context(), "DEL", "harness:streaming")
+	require.NoError(t, err)
+}
+
 // failover kills master, promotes replica (resumed first if paused) and
 // moves ep to it; it returns when the endpoint leads to the promoted
 // replica.
