@@ -256,15 +256,15 @@ func TestRestartWithPersistence(t *testing.T) {
 			require.NoError(t, err)
 			refused := time.Since(restarted)
 			require.NoError(t, plk.Unlock(t.Context()))
-			answers := seen.of(0, "acquire")
-			require.Greater(t, len(answers), 1, "the restarted master voted at once")
-			for _, a := range answers[:len(answers)-1] {
+			got := seen.of(0, "acquire")
+			require.Greater(t, len(got), 1, "the restarted master voted at once")
+			for _, a := range got[:len(got)-1] {
 				require.ErrorIs(t, a.Err, lock.ErrRejoining)
 			}
 			assert.GreaterOrEqual(t, refused, restartDelay-100*time.Millisecond)
 			assert.LessOrEqual(t, refused, restartDelay+time.Second)
 			report(t, "restart with %s, keys kept (client 1's key intact): replid %s… -> %s…, uptime %ss, marker loaded %q: refused its vote for %v after the restart (%d answers, first %q)",
-				tc.name, before[:8], after[:8], info["uptime_in_seconds"], marker, refused.Round(time.Millisecond), len(answers)-1, answers[0].Err)
+				tc.name, before[:8], after[:8], info["uptime_in_seconds"], marker, refused.Round(time.Millisecond), len(got)-1, got[0].Err)
 		})
 	}
 }
