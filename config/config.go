@@ -173,6 +173,8 @@ func (c *Config) Validate() error {
 			return fieldErr("lockOptions.driftFactor", "%v must be in [0, 1)", o.DriftFactor)
 		case o.ReplicaAcks < 0:
 			return fieldErr("lockOptions.replicaAcks", "%d must not be negative", o.ReplicaAcks)
+		case o.ReplicaAcks > 0 && o.NodeTimeout < core.MinAckNodeTimeout:
+			return fieldErr("lockOptions.nodeTimeout", "%v is too short for lockOptions.replicaAcks: at least %v, as a master ends a WAIT that times out only on its next 100 ms tick", o.NodeTimeout, core.MinAckNodeTimeout)
 		}
 		if err := cmp.Or(
 			checkDuration("lockOptions.retryDelay", o.RetryDelay, false),

@@ -19,7 +19,8 @@
 //	                                                 read_only, not_replicated, evictable, error
 //	lock_master_rejoining_answers_total{master}      answers "rejoining": the master restarted or lost its data
 //	                                                 less than the restart delay ago (each request counts)
-//	lock_master_trouble_total{master,trouble}        what a master told when a connection opened: same_server, evictable
+//	lock_master_trouble_total{master,trouble}        what a master told when a connection opened: same_server, evictable,
+//	                                                 replica, other (INFO refused)
 //
 // Keys are not labels (there may be many); masters are, by address.
 package prom
@@ -125,6 +126,8 @@ func (c *Collector) Observe(e lock.Event) {
 			t = "same_server"
 		case errors.Is(e.Err, lock.ErrEvictable):
 			t = "evictable"
+		case errors.Is(e.Err, lock.ErrReadOnly):
+			t = "replica"
 		}
 		c.trouble.WithLabelValues(e.Addr, t).Inc()
 	}

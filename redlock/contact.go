@@ -20,7 +20,10 @@ import (
 // the master's run_id, to refuse two masters that are one server (Redlock
 // needs independent ones), and its maxmemory-policy, to warn of a master
 // that can evict lock keys (every lock key has a ttl) and, with
-// requireNoEviction, not to count its votes.
+// requireNoEviction, not to count its votes; and its role: an address that
+// leads to a replica (a managed endpoint that, after a failover, still
+// leads to the demoted master for a while) answers a script that writes
+// nothing as a master would, so its answers must not count.
 //
 // The first attempt of a Client waits for every master's answer (each
 // within the node timeout) before it decides, so that it knows them all;
@@ -46,6 +49,9 @@ type contact struct {
 	maxmemory int64
 	evicts    atomic.Bool // with maxmemory set, the policy can evict keys with a ttl
 	denied    bool        // it refused INFO (told once)
+	// replica: INFO said role:slave, or a write was answered READONLY,
+	// since the last connection whose INFO said role:master.
+	replica atomic.Bool
 }
 
 func (k *contacts) init(c *Client) {
@@ -83,6 +89,8 @@ func (k *contacts) Receive(i int, reply any, err error) {
 	}
 	in := redisinfo.Parse(info)
 	runID, _ := in.Get("run_id")
+	role, _ := in.Get("role")
+	replica := role == "slave" || role == "replica"
 	maxmemory, _ := in.Int("maxmemory")
 	policy, known := in.Get("maxmemory_policy")
 	evicts := known && redisinfo.Evicts(policy, maxmemory)
@@ -93,6 +101,8 @@ func (k *contacts) Receive(i int, reply any, err error) {
 	warn := evicts && (!m.evicts.Load() || m.policy != policy)
 	m.policy, m.maxmemory = policy, maxmemory
 	m.evicts.Store(evicts)
+	demoted := replica && !m.replica.Load()
+	m.replica.Store(replica)
 	same, news := k.sameServer()
 	k.mu.Unlock()
 
@@ -106,7 +116,20 @@ func (k *contacts) Receive(i int, reply any, err error) {
 	if news && same != nil {
 		obs.Observe(observe.Event{Kind: observe.KindMaster, Node: i, Addr: k.c.masters[i].name, Err: same})
 	}
+	if demoted {
+		obs.Observe(observe.Event{Kind: observe.KindMaster, Node: i, Addr: k.c.masters[i].name, Err: replicaErr})
+	}
 }
+
+// replicaErr is the answer of a master that is a replica.
+var replicaErr = fmt.Errorf("%w: it is a replica (INFO role:slave): its answers do not count", lockerr.ErrReadOnly)
+
+// isReplica reports whether master i is known to be a replica.
+func (k *contacts) isReplica(i int) bool { return k.masters[i].replica.Load() }
+
+// readOnly records that master i answered a write with READONLY: it is a
+// replica until a connection's INFO says otherwise.
+func (k *contacts) readOnly(i int) { k.masters[i].replica.Store(true) }
 
 // sameServer updates same from the run_ids known; it reports the error,
 // and whether it changed. k.mu must be held.

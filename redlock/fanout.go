@@ -88,8 +88,9 @@ func (c *Client) send(ctx context.Context, req request, except *fanout) *fanout 
 		f.acks = c.opts.replicaAcks
 		f.held, f.waits = make([]int64, n), make([]pipeline.Call, n)
 		// Within the node timeout, so that the answer comes before the
-		// master is given up on.
-		ms := max(c.opts.nodeTimeout.Milliseconds()*3/4, 1)
+		// master is given up on, even on the master's next 100 ms tick
+		// (New makes sure there is room for it).
+		ms := (c.opts.nodeTimeout - core.AckMargin).Milliseconds()
 		wait = pipeline.Call{Cmd: "WAIT", Args: []any{f.acks, ms}, To: f}
 	}
 	f.timer = timers.Get().(*time.Timer)
@@ -163,6 +164,15 @@ func (f *fanout) Receive(i int, reply any, err error) {
 		value, err = f.req.vote(reply)
 	} else {
 		err = masterError(err)
+	}
+	switch {
+	case errors.Is(err, lockerr.ErrReadOnly):
+		f.c.contacts.readOnly(i)
+	case f.c.contacts.isReplica(i) && !errors.Is(err, lockerr.ErrUnreachable):
+		// A replica answers a script that writes nothing (an Extend or
+		// Unlock of a key it lacks, a refusal) as a master would: none of
+		// its answers counts.
+		err, value = replicaErr, 0
 	}
 	if err == nil && f.req.grants() {
 		if f.c.opts.requireNoEviction && f.c.contacts.evicts(i) {

@@ -119,8 +119,10 @@ func WithFencing(on bool) Option { return func(o *options) { o.fencing = on } }
 
 // WithReplicaAcks makes a master's yes to an acquisition or an extension
 // count only once n of its replicas have the write: after the SET (or the
-// extend) the Client sends WAIT n on that master, within the node timeout,
-// on the same connection (which it holds up meanwhile). Replication is
+// extend) the Client sends WAIT n on that master, with the node timeout
+// less 150 ms, on the same connection (which it holds up meanwhile). It
+// needs a node timeout of at least 200 ms (New refuses less): a master
+// ends a WAIT that times out only on its next 100 ms tick. Replication is
 // asynchronous, so a failover can lose the lock keys written just before
 // it; this narrows that window to what the replicas had not acknowledged,
 // it does not close it (a replica that acknowledged may not be the one
@@ -167,6 +169,8 @@ func buildOptions(n int, opts []Option) (options, error) {
 		return o, core.Invalid("restart delay", "%v must not be negative", o.restartDelay)
 	case o.replicaAcks < 0:
 		return o, core.Invalid("replica acks", "%d must not be negative", o.replicaAcks)
+	case o.replicaAcks > 0 && o.nodeTimeout < core.MinAckNodeTimeout:
+		return o, core.Invalid("node timeout", "%v is too short for replica acks: at least %v, as a master ends a WAIT that times out only on its next 100 ms tick", o.nodeTimeout, core.MinAckNodeTimeout)
 	case o.names != nil && len(o.names) != n:
 		return o, core.Invalid("node names", "%d names for %d pools", len(o.names), n)
 	}

@@ -120,15 +120,15 @@ func TestDemotedMasterReadOnly(t *testing.T) {
 		d.lockVia(t, "free2"), extend, nodeErr(err, 0))
 }
 
-// TestDemotedMasterReadOnlyWhenScriptsDoNotWrite (LIBRARY BUG: fails
-// until fixed): a demoted master answers a script that writes nothing as
-// a master would, so it is not named a read-only replica. An Extend or an
-// Unlock of a key it lacks gets "not held here" (which counts towards the
-// lock being lost); with the restart protection, a Lock gets "rejoining"
-// while the marker it replicated from the new master is younger than the
-// delay, and "taken" afterwards when the new master holds the key.
-// acquire.lua, extend.lua and release.lua meet READONLY only when they
-// write, and a replica answers everything else as a master would.
+// TestDemotedMasterReadOnlyWhenScriptsDoNotWrite: a demoted master answers
+// a script that writes nothing as a master would: an Extend or an Unlock
+// of a key it lacks got "not held here" (which counted towards the lock
+// being lost); with the restart protection, a Lock got "rejoining" while
+// the marker it replicated from the new master was younger than the delay,
+// and "taken" afterwards when the new master held the key. acquire.lua,
+// extend.lua and release.lua meet READONLY only when they write. The
+// Client learns the role from the INFO every connection opens with, and
+// names every answer of a replica ErrReadOnly.
 func TestDemotedMasterReadOnlyWhenScriptsDoNotWrite(t *testing.T) {
 	t.Parallel()
 	for _, delay := range []time.Duration{0, restartDelay} {
