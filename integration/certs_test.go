@@ -7,15 +7,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/leverege/lock/internal/redistest"
 	"github.com/stretchr/testify/require"
 )
 
 // TestCA: the certificates verify for what they are made for, against
-// their CA only, and their files hold their PEM text.
+// their redistest.CA only, and their files hold their PEM text.
 func TestCA(t *testing.T) {
 	t.Parallel()
-	ca := NewCA(t, "test CA")
-	wrong := NewCA(t, "wrong CA")
+	ca := redistest.NewCA(t, "test CA")
+	wrong := redistest.NewCA(t, "wrong CA")
 	srv := ca.ServerCert(t)
 	cli := ca.ClientCert(t, "app")
 
@@ -43,7 +44,7 @@ func TestCA(t *testing.T) {
 		require.True(t, strings.HasPrefix(c.keyPEM, "-----BEGIN PRIVATE KEY-----"), c.name)
 	}
 
-	verify := func(cert *Cert, roots *CA, usage x509.ExtKeyUsage, name string) error {
+	verify := func(cert *redistest.Cert, roots *redistest.CA, usage x509.ExtKeyUsage, name string) error {
 		_, err := cert.TLSCertificate().Leaf.Verify(x509.VerifyOptions{
 			Roots: roots.CertPool(), DNSName: name, KeyUsages: []x509.ExtKeyUsage{usage},
 		})

@@ -52,30 +52,8 @@
 //
 //	docker rm -f $(docker ps -aq --filter label=com.leverege.lock.harness=true)
 //
-// # redis-server processes
-//
-// [StartServer] runs one redis-server process on 127.0.0.1 (Unix only), on a
-// free port and in a directory of its own, with no persistence unless asked
-// for. It serves what containers make awkward: TLS with client certificates
-// ([WithTLS], certificates from [NewCA] made in the test), passwords and ACL
-// users ([WithPassword], [WithACLUser], [WithDefaultUserOff]), replicas and
-// failover ([WithReplicaOf], [Server.Promote], [Server.ReplicaOf]),
-// persistence ([WithAOF], [WithRDB]) and eviction ([WithMaxMemory]):
-//
-//	ca := integration.NewCA(t, "test CA")
-//	m := integration.StartServer(t, integration.WithTLS(ca, integration.ClientCertRequired))
-//	r := integration.StartServer(t, integration.WithReplicaOf(m)) // synced on return
-//	conn, err := redis.DialContext(ctx, "tcp", m.Addr(), redis.DialUseTLS(true),
-//		redis.DialTLSConfig(ca.ClientTLSConfig(ca.ClientCert(t, "app"))))
-//
-// [Server.Pause] and [Server.Resume] send SIGSTOP and SIGCONT; [Server.Kill],
-// [Server.Stop] and [Server.Start] act on the process, which comes back on
-// the same port, in the same directory, with the same arguments. The harness
-// talks to a server as its admin ([Server.Dial], [Server.Do], [Server.Info]),
-// over TLS and with credentials as configured. The binary is
-// $LOCK_REDIS_SERVER, else redis-server on PATH, else /usr/bin/redis-server
-// (`make image` installs it); a missing binary fails the test. On Linux a
-// server dies with the test binary.
+// The redis-server process harness (TLS, ACL users, replicas, eviction)
+// is package internal/redistest, which the library's own tests use too.
 package integration
 
 import (
@@ -94,6 +72,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/gomodule/redigo/redis"
+	"github.com/leverege/lock/internal/redistest"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
@@ -301,48 +280,6 @@ func checkImage(ctx context.Context, cli client.APIClient, img string) (map[stri
 // ---------------------------------------------------------------------------
 // Host ports
 
-var (
-	portMu    sync.Mutex
-	portsUsed = map[int]bool{} // ports held by live masters of this process
-)
-
-// reservePort picks a free port on 127.0.0.1 that no live master of this
-// process holds.
-func reservePort() (int, error) {
-	portMu.Lock()
-	defer portMu.Unlock()
-	var lastErr error
-	for range 100 {
-		port, err := freePort()
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		if !portsUsed[port] {
-			portsUsed[port] = true
-			return port, nil
-		}
-	}
-	return 0, fmt.Errorf("integration: no free port on 127.0.0.1: %v", lastErr)
-}
-
-// freePort asks the kernel for a port that is free right now on 127.0.0.1.
-// A variable so that a test can hand out a taken port.
-var freePort = func() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	return port, l.Close()
-}
-
-func releasePort(port int) {
-	portMu.Lock()
-	delete(portsUsed, port)
-	portMu.Unlock()
-}
-
 func isPortConflict(err error) bool {
 	if err == nil {
 		return false
@@ -481,28 +418,15 @@ func (c *Cluster) FlushAll(ctx context.Context) error {
 // ---------------------------------------------------------------------------
 // Master
 
-type state int
+// state is a master's place in its life (redistest.State).
+type state = redistest.State
 
 const (
-	stateRunning state = iota
-	stateStopped       // Stop or Kill
-	statePaused
-	stateTerminated
+	stateRunning    = redistest.StateRunning
+	stateStopped    = redistest.StateStopped // Stop or Kill
+	statePaused     = redistest.StatePaused
+	stateTerminated = redistest.StateTerminated
 )
-
-func (s state) String() string {
-	switch s {
-	case stateRunning:
-		return "running"
-	case stateStopped:
-		return "stopped"
-	case statePaused:
-		return "paused"
-	case stateTerminated:
-		return "terminated"
-	}
-	return "state(" + strconv.Itoa(int(s)) + ")"
-}
 
 // Master is one Redis master in its own container, published on a fixed
 // 127.0.0.1 port.
@@ -532,7 +456,7 @@ func startMaster(ctx context.Context, index int, img string, o options) (*Master
 	}
 	var lastErr error
 	for range portAttempts {
-		port, err := reservePort()
+		port, err := redistest.ReservePort()
 		if err != nil {
 			return nil, err
 		}
@@ -573,7 +497,7 @@ func startMaster(ctx context.Context, index int, img string, o options) (*Master
 			}
 			cancel()
 		}
-		releasePort(port)
+		redistest.ReleasePort(port)
 		if !isPortConflict(err) || ctx.Err() != nil {
 			return nil, fmt.Errorf("master %d: %w", index, err)
 		}
@@ -839,7 +763,7 @@ func (m *Master) Terminate() error {
 		errs = append(errs, err)
 	}
 	m.state = stateTerminated
-	releasePort(m.port)
+	redistest.ReleasePort(m.port)
 	if err := errors.Join(errs...); err != nil {
 		return m.errorf("terminate", err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/gomodule/redigo/redis"
+	"github.com/leverege/lock/internal/redistest"
 	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -33,22 +34,22 @@ func TestImageFromEnv(t *testing.T) {
 
 // TestStartRetriesTakenPort hands the harness a host port that another process
 // holds: the container start fails to bind it and the harness must retry with
-// another port. Not parallel: it swaps freePort.
+// another port. Not parallel: it swaps redistest.FreePort.
 func TestStartRetriesTakenPort(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer l.Close()
 	taken := l.Addr().(*net.TCPAddr).Port
 
-	orig := freePort
+	orig := redistest.FreePort
 	var calls atomic.Int32
-	freePort = func() (int, error) {
+	redistest.FreePort = func() (int, error) {
 		if calls.Add(1) == 1 {
 			return taken, nil
 		}
 		return orig()
 	}
-	defer func() { freePort = orig }()
+	defer func() { redistest.FreePort = orig }()
 
 	c := StartT(t, 1)
 	require.GreaterOrEqual(t, calls.Load(), int32(2), "the taken port should have been tried first")

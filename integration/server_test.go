@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+	"github.com/leverege/lock/internal/redistest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -38,7 +39,7 @@ const (
 
 // dialWith dials s with only the given options (no admin credentials) and
 // short timeouts.
-func dialWith(t *testing.T, s *Server, opts ...redis.DialOption) (redis.Conn, error) {
+func dialWith(t *testing.T, s *redistest.Server, opts ...redis.DialOption) (redis.Conn, error) {
 	t.Helper()
 	opts = append([]redis.DialOption{
 		redis.DialConnectTimeout(2 * time.Second),
@@ -51,7 +52,7 @@ func dialWith(t *testing.T, s *Server, opts ...redis.DialOption) (redis.Conn, er
 
 // dialTLS dials s over TLS with cfg and returns the error of the dial or, if
 // the dial succeeds, of a first PING.
-func dialTLS(t *testing.T, s *Server, cfg *tls.Config) (dialErr, pingErr error) {
+func dialTLS(t *testing.T, s *redistest.Server, cfg *tls.Config) (dialErr, pingErr error) {
 	t.Helper()
 	c, err := dialWith(t, s, redis.DialUseTLS(true), redis.DialTLSConfig(cfg))
 	if err != nil {
@@ -65,7 +66,7 @@ func dialTLS(t *testing.T, s *Server, cfg *tls.Config) (dialErr, pingErr error) 
 	return nil, err
 }
 
-func requireServerPong(t *testing.T, s *Server) {
+func requireServerPong(t *testing.T, s *redistest.Server) {
 	t.Helper()
 	pong, err := redis.String(s.Do(t.Context(), "PING"))
 	require.NoError(t, err)
@@ -79,7 +80,7 @@ func requireRedisError(t *testing.T, err error, want string) {
 	require.Equal(t, want, rerr.Error())
 }
 
-func infoField(t *testing.T, s *Server, section, field string) string {
+func infoField(t *testing.T, s *redistest.Server, section, field string) string {
 	t.Helper()
 	info, err := s.Info(t.Context(), section)
 	require.NoError(t, err)
@@ -91,7 +92,7 @@ func infoField(t *testing.T, s *Server, section, field string) string {
 func TestServerBasics(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s := StartServer(t)
+	s := redistest.StartServer(t)
 
 	require.Equal(t, "127.0.0.1:"+strconv.Itoa(s.Port()), s.Addr())
 	require.True(t, s.Running())
@@ -116,7 +117,7 @@ func TestServerBasics(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, logs, "Ready to accept connections")
 
-	d := StartServer(t, WithDebugCommand(), WithServerArgs("--hz", "50"))
+	d := redistest.StartServer(t, redistest.WithDebugCommand(), redistest.WithServerArgs("--hz", "50"))
 	_, err = d.Do(ctx, "DEBUG", "SLEEP", "0")
 	require.NoError(t, err)
 	require.Equal(t, "50", infoField(t, d, "server", "hz"))
@@ -127,7 +128,7 @@ func TestServerBasics(t *testing.T) {
 func TestServerStartFailureQuotesLog(t *testing.T) {
 	t.Parallel()
 	start := time.Now()
-	s, err := RunServer(t.Context(), WithServerArgs("--no-such-directive", "1"))
+	s, err := redistest.RunServer(t.Context(), redistest.WithServerArgs("--no-such-directive", "1"))
 	require.Error(t, err)
 	require.Nil(t, s)
 	require.Contains(t, err.Error(), "exited")
@@ -138,32 +139,32 @@ func TestServerStartFailureQuotesLog(t *testing.T) {
 // TestServerMissingBinary: a missing redis-server fails (never skips) and
 // says how to install it. Not parallel: it sets the environment.
 func TestServerMissingBinary(t *testing.T) {
-	t.Setenv(RedisServerEnv, "/nonexistent/redis-server")
-	_, err := RunServer(t.Context())
-	require.ErrorIs(t, err, ErrNoRedisServer)
+	t.Setenv(redistest.RedisServerEnv, "/nonexistent/redis-server")
+	_, err := redistest.RunServer(t.Context())
+	require.ErrorIs(t, err, redistest.ErrNoRedisServer)
 	require.Contains(t, err.Error(), "make image")
 }
 
 // TestServerRetriesTakenPort hands the harness a port that another process
 // holds: redis-server fails to bind it and the harness must retry with
-// another port. Not parallel: it swaps freePort.
+// another port. Not parallel: it swaps redistest.FreePort.
 func TestServerRetriesTakenPort(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer l.Close()
 	taken := l.Addr().(*net.TCPAddr).Port
 
-	orig := freePort
+	orig := redistest.FreePort
 	var calls atomic.Int32
-	freePort = func() (int, error) {
+	redistest.FreePort = func() (int, error) {
 		if calls.Add(1) == 1 {
 			return taken, nil
 		}
 		return orig()
 	}
-	defer func() { freePort = orig }()
+	defer func() { redistest.FreePort = orig }()
 
-	s := StartServer(t)
+	s := redistest.StartServer(t)
 	require.GreaterOrEqual(t, calls.Load(), int32(2), "the taken port should have been tried first")
 	require.NotEqual(t, taken, s.Port())
 	requireServerPong(t, s)
@@ -176,9 +177,9 @@ func TestServerRetriesTakenPort(t *testing.T) {
 // that requires client certificates.
 func TestServerTLS(t *testing.T) {
 	t.Parallel()
-	ca := NewCA(t, "good CA")
-	wrong := NewCA(t, "wrong CA")
-	s := StartServer(t, WithTLS(ca, ClientCertRequired))
+	ca := redistest.NewCA(t, "good CA")
+	wrong := redistest.NewCA(t, "wrong CA")
+	s := redistest.StartServer(t, redistest.WithTLS(ca, redistest.ClientCertRequired))
 	require.Same(t, ca, s.CA())
 	require.NotNil(t, s.ClientCert())
 	requireServerPong(t, s) // the harness's own connection
@@ -250,7 +251,7 @@ func TestServerTLS(t *testing.T) {
 		// dial fails.
 		for _, c := range []struct {
 			name  string
-			cert  *Cert
+			cert  *redistest.Cert
 			alert string
 		}{
 			{"NoClientCert", nil, "handshake failure"},
@@ -277,7 +278,7 @@ func TestServerTLS(t *testing.T) {
 
 	t.Run("Optional", func(t *testing.T) {
 		t.Parallel()
-		o := StartServer(t, WithTLS(ca, ClientCertOptional))
+		o := redistest.StartServer(t, redistest.WithTLS(ca, redistest.ClientCertOptional))
 		dialErr, pingErr := dialTLS(t, o, ca.ClientTLSConfig(nil))
 		require.NoError(t, dialErr)
 		require.NoError(t, pingErr, "no client certificate is fine when optional")
@@ -291,8 +292,8 @@ func TestServerTLS(t *testing.T) {
 // end of a command line that never comes) the dial takes that long.
 func TestServerTLSClientOnPlainPort(t *testing.T) {
 	t.Parallel()
-	ca := NewCA(t, "CA")
-	s := StartServer(t)
+	ca := redistest.NewCA(t, "CA")
+	s := redistest.StartServer(t)
 	start := time.Now()
 	_, err := dialWith(t, s, redis.DialUseTLS(true), redis.DialTLSConfig(ca.ClientTLSConfig(nil)),
 		redis.DialTLSHandshakeTimeout(300*time.Millisecond))
@@ -307,9 +308,9 @@ func TestServerTLSClientOnPlainPort(t *testing.T) {
 func TestServerAuth(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s := StartServer(t,
-		WithPassword("s3cret"),
-		WithACLUser("reader", "on", ">rpw", "~*", "+get", "+ping"),
+	s := redistest.StartServer(t,
+		redistest.WithPassword("s3cret"),
+		redistest.WithACLUser("reader", "on", ">rpw", "~*", "+get", "+ping"),
 	)
 	user, pass := s.Admin()
 	require.Equal(t, "", user)
@@ -346,9 +347,9 @@ func TestServerAuth(t *testing.T) {
 
 	t.Run("DefaultUserOff", func(t *testing.T) {
 		t.Parallel()
-		d := StartServer(t, WithDefaultUserOff(), WithACLUser("app", "on", ">apw", "~*", "+@all"))
+		d := redistest.StartServer(t, redistest.WithDefaultUserOff(), redistest.WithACLUser("app", "on", ">apw", "~*", "+@all"))
 		user, pass := d.Admin()
-		require.Equal(t, AdminUser, user)
+		require.Equal(t, redistest.AdminUser, user)
 		require.NotEmpty(t, pass)
 		requireServerPong(t, d)
 		c, err := dialWith(t, d)
@@ -371,7 +372,7 @@ func TestServerAuth(t *testing.T) {
 func TestServerACLScript(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s := StartServer(t, WithACLUser("scripter", "on", ">spw", "~*", "+evalsha", "+eval", "+script|load"))
+	s := redistest.StartServer(t, redistest.WithACLUser("scripter", "on", ">spw", "~*", "+evalsha", "+eval", "+script|load"))
 	_, err := s.Do(ctx, "SET", "str", "val")
 	require.NoError(t, err)
 	_, err = s.Do(ctx, "RPUSH", "list", "x")
@@ -438,8 +439,8 @@ func TestServerACLScript(t *testing.T) {
 func TestServerReplication(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	m := StartServer(t)
-	r := StartServer(t, WithReplicaOf(m))
+	m := redistest.StartServer(t)
+	r := redistest.StartServer(t, redistest.WithReplicaOf(m))
 	require.Equal(t, "up", infoField(t, r, "replication", "master_link_status"))
 	require.Equal(t, "slave", infoField(t, r, "replication", "role"))
 	require.Equal(t, "1", infoField(t, m, "replication", "connected_slaves"))
@@ -488,7 +489,7 @@ func TestServerReplication(t *testing.T) {
 	require.Equal(t, infoField(t, r, "replication", "master_replid"), infoField(t, m, "replication", "master_replid"))
 }
 
-func mustDial(t *testing.T, s *Server) redis.Conn {
+func mustDial(t *testing.T, s *redistest.Server) redis.Conn {
 	t.Helper()
 	c, err := s.Dial(t.Context())
 	require.NoError(t, err)
@@ -502,9 +503,9 @@ func mustDial(t *testing.T, s *Server) redis.Conn {
 func TestServerReplicationTLSAndACL(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	ca := NewCA(t, "CA")
-	m := StartServer(t, WithTLS(ca, ClientCertRequired), WithDefaultUserOff())
-	r := StartServer(t, WithReplicaOf(m), WithPassword("replica-pw"))
+	ca := redistest.NewCA(t, "CA")
+	m := redistest.StartServer(t, redistest.WithTLS(ca, redistest.ClientCertRequired), redistest.WithDefaultUserOff())
+	r := redistest.StartServer(t, redistest.WithReplicaOf(m), redistest.WithPassword("replica-pw"))
 	require.Same(t, ca, r.CA())
 	_, err := m.Do(ctx, "SET", "k", "v")
 	require.NoError(t, err)
@@ -523,17 +524,17 @@ func TestServerRestartIdentity(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
 		name      string
-		opts      []ServerOption
+		opts      []redistest.ServerOption
 		keepsKeys bool
 	}{
 		{"NoPersistence", nil, false},
-		{"AOF", []ServerOption{WithAOF()}, true},
-		{"RDB", []ServerOption{WithRDB()}, true},
+		{"AOF", []redistest.ServerOption{redistest.WithAOF()}, true},
+		{"RDB", []redistest.ServerOption{redistest.WithRDB()}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			s := StartServer(t, c.opts...)
+			s := redistest.StartServer(t, c.opts...)
 			addr, pid := s.Addr(), s.PID()
 			runID := infoField(t, s, "server", "run_id")
 			replid := infoField(t, s, "replication", "master_replid")
@@ -575,7 +576,7 @@ func TestServerEviction(t *testing.T) {
 	ctx := t.Context()
 	value := strings.Repeat("x", 1024)
 
-	s := StartServer(t, WithMaxMemory("3mb", "volatile-lru"))
+	s := redistest.StartServer(t, redistest.WithMaxMemory("3mb", "volatile-lru"))
 	require.Equal(t, "volatile-lru", infoField(t, s, "memory", "maxmemory_policy"))
 	require.Equal(t, "3145728", infoField(t, s, "memory", "maxmemory"))
 	_, err := s.Do(ctx, "SET", "lock", "token", "PX", 60000)
@@ -621,7 +622,7 @@ func TestServerEviction(t *testing.T) {
 
 	t.Run("NoEviction", func(t *testing.T) {
 		t.Parallel()
-		s := StartServer(t, WithMaxMemory("3mb", "noeviction"))
+		s := redistest.StartServer(t, redistest.WithMaxMemory("3mb", "noeviction"))
 		require.Equal(t, "noeviction", infoField(t, s, "memory", "maxmemory_policy"))
 		c := mustDial(t, s)
 		var werr error
@@ -636,7 +637,7 @@ func TestServerEviction(t *testing.T) {
 func TestServerPauseResume(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s := StartServer(t)
+	s := redistest.StartServer(t)
 	require.NoError(t, s.Pause(ctx))
 	require.True(t, s.Paused())
 	require.False(t, s.Running())
@@ -656,7 +657,7 @@ func TestServerPauseResume(t *testing.T) {
 	requireServerPong(t, s)
 
 	t.Run("CloseWhilePaused", func(t *testing.T) {
-		p, err := RunServer(t.Context())
+		p, err := redistest.RunServer(t.Context())
 		require.NoError(t, err)
 		pid, dir := p.PID(), p.Dir()
 		require.NoError(t, p.Pause(t.Context()))
@@ -675,7 +676,7 @@ func TestServerPauseResume(t *testing.T) {
 func TestServerKillStopRestart(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s := StartServer(t)
+	s := redistest.StartServer(t)
 	addr, pid := s.Addr(), s.PID()
 	_, err := s.Do(ctx, "SET", "k", "v")
 	require.NoError(t, err)
@@ -720,7 +721,7 @@ func TestServerKillStopRestart(t *testing.T) {
 func TestServerRestartPortTaken(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s := StartServer(t)
+	s := redistest.StartServer(t)
 	require.NoError(t, s.Kill(ctx))
 	l, err := net.Listen("tcp", s.Addr())
 	require.NoError(t, err)
@@ -735,12 +736,12 @@ func TestServerRestartPortTaken(t *testing.T) {
 
 func TestServerOptionErrors(t *testing.T) {
 	t.Parallel()
-	for _, opt := range []ServerOption{
-		WithTLS(nil, ClientCertRequired),
-		WithTLS(NewCA(t, "CA"), "maybe"),
-		WithReplicaOf(nil),
+	for _, opt := range []redistest.ServerOption{
+		redistest.WithTLS(nil, redistest.ClientCertRequired),
+		redistest.WithTLS(redistest.NewCA(t, "CA"), "maybe"),
+		redistest.WithReplicaOf(nil),
 	} {
-		s, err := RunServer(t.Context(), opt)
+		s, err := redistest.RunServer(t.Context(), opt)
 		require.Error(t, err)
 		require.Nil(t, s)
 	}

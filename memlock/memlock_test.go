@@ -12,34 +12,11 @@ import (
 	"go.uber.org/goleak"
 
 	lock "github.com/leverege/lock"
-	"github.com/leverege/lock/config"
-	"github.com/leverege/lock/internal/conformance"
 	"github.com/leverege/lock/lockerr"
 	"github.com/leverege/lock/memlock"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// TestConformance runs the shared suite through the factory, as a user of
-// Create would get the in-memory lock.
-func TestConformance(t *testing.T) {
-	conformance.Run(t, conformance.Backend{
-		Masters: 1,
-		New: func(t *testing.T, o conformance.Opts) lock.Locker {
-			l, err := lock.Create(lock.Options{Namespace: o.Namespace, Observer: o.Observer, LockConfig: &config.Config{
-				Type: config.InMemory, Retry: o.Retry, Delay: o.Delay,
-				LockOptions: config.LockOptions{Fencing: o.Fencing},
-			}})
-			require.NoError(t, err)
-			return l
-		},
-		Plant: func(t *testing.T, l lock.Locker, _ int, key string, ttl time.Duration) {
-			_, err := l.Lock(t.Context(), key, ttl)
-			require.NoError(t, err, "plant %q", key)
-		},
-		Separate: true,
-	})
-}
 
 // clock is a manual clock for expiry tests.
 type clock struct {

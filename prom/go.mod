@@ -3,7 +3,7 @@ module github.com/leverege/lock/prom
 go 1.26.0
 
 require (
-	github.com/leverege/lock v0.0.0-00010101000000-000000000000
+	github.com/leverege/lock v0.1.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/stretchr/testify v1.12.1
 )
@@ -21,5 +21,3 @@ require (
 	golang.org/x/sys v0.49.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
-
-replace github.com/leverege/lock => ../

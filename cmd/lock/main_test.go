@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,12 +20,17 @@ import (
 
 	lock "github.com/leverege/lock"
 	"github.com/leverege/lock/config"
-	"github.com/leverege/lock/integration"
+	"github.com/leverege/lock/internal/leakcheck"
+	"github.com/leverege/lock/internal/redistest"
 )
 
 // The end-to-end tests run the built binary against three real masters,
-// started on first use (the tests that need none run without Docker).
-var shared = integration.Shared{N: 3}
+// redis-server processes started on first use (redistest).
+var shared struct {
+	once sync.Once
+	ms   []*redistest.Server
+	err  error
+}
 
 // bin is the lock binary, built once by TestMain (with -race when the tests
 // have it).
@@ -57,23 +63,42 @@ func testMain(m *testing.M) int {
 	if testing.Verbose() {
 		fmt.Fprintf(os.Stderr, "built %s in %v (race: %v)\n", bin, time.Since(began).Round(time.Millisecond), raceEnabled)
 	}
-	return shared.Main(m)
+	return leakcheck.Main(m, func() error {
+		var errs []error
+		for _, s := range shared.ms {
+			errs = append(errs, s.Close())
+		}
+		return errors.Join(errs...)
+	})
 }
 
 // testNodeTimeout is roomier than the default 50ms: the race detector on two
 // shared cores slows every round trip.
 const testNodeTimeout = 250 * time.Millisecond
 
-// masters returns the three shared masters, unpaused and flushed, and
-// unpauses them again when the test ends.
-func masters(t *testing.T) []*integration.Master {
+// masters returns the three shared masters, resumed and flushed, and
+// resumes them again when the test ends.
+func masters(t *testing.T) []*redistest.Server {
 	t.Helper()
-	ms := shared.Cluster(t).Masters
+	shared.once.Do(func() {
+		for range 3 {
+			s, err := redistest.RunServer(context.Background())
+			if err != nil {
+				shared.err = err
+				return
+			}
+			shared.ms = append(shared.ms, s)
+		}
+	})
+	if shared.err != nil {
+		t.Fatalf("these tests need real Redis masters: %v", shared.err)
+	}
+	ms := shared.ms
 	heal := func() {
 		for _, m := range ms {
 			if m.Paused() {
-				if err := m.Unpause(context.Background()); err != nil {
-					t.Errorf("unpause %s: %v", m.Addr(), err)
+				if err := m.Resume(context.Background()); err != nil {
+					t.Errorf("resume %s: %v", m.Addr(), err)
 				}
 			}
 		}
@@ -88,7 +113,7 @@ func masters(t *testing.T) []*integration.Master {
 }
 
 // configJSON is what an operator would put in LOCK_CONFIG for ms.
-func configJSON(ms []*integration.Master) string {
+func configJSON(ms []*redistest.Server) string {
 	var conns []string
 	for _, m := range ms {
 		conns = append(conns, fmt.Sprintf(`{"host":"127.0.0.1","port":%d}`, m.Port()))
@@ -98,13 +123,13 @@ func configJSON(ms []*integration.Master) string {
 }
 
 // redisEnv is the environment that points the tool at ms.
-func redisEnv(ms []*integration.Master) []string {
+func redisEnv(ms []*redistest.Server) []string {
 	return []string{lock.EnvVar + "=" + configJSON(ms)}
 }
 
 // locker is the library on ms, in the test process, for holding keys the
 // tool must find held.
-func locker(t *testing.T, ms []*integration.Master, namespace string) lock.Locker {
+func locker(t *testing.T, ms []*redistest.Server, namespace string) lock.Locker {
 	t.Helper()
 	cfg, err := config.Parse([]byte(configJSON(ms)))
 	require.NoError(t, err)

@@ -16,12 +16,12 @@ import (
 
 	lock "github.com/leverege/lock"
 	"github.com/leverege/lock/config"
-	"github.com/leverege/lock/integration"
+	"github.com/leverege/lock/internal/redistest"
 	"github.com/leverege/lock/redlock"
 )
 
 // The status tests run the built binary (TestMain's) against redis-server
-// processes started for each test (integration.StartServer), configured as
+// processes started for each test (redistest.StartServer), configured as
 // each case needs: ACL users, replicas, maxmemory, TLS.
 
 // statusConn is one entry of "connections" in the configuration.
@@ -36,7 +36,7 @@ type statusConn struct {
 }
 
 // on is s's address as a connection.
-func on(s *integration.Server) statusConn { return statusConn{Host: "127.0.0.1", Port: s.Port()} }
+func on(s *redistest.Server) statusConn { return statusConn{Host: "127.0.0.1", Port: s.Port()} }
 
 // statusConfig is the JSON an operator would put in LOCK_CONFIG for conns,
 // with restartDelay in ms (0: off).
@@ -130,7 +130,7 @@ func column(t *testing.T, out, addr, name string) string {
 }
 
 // serverNow is s's TIME in ms, as the acquire script reads it.
-func serverNow(t *testing.T, s *integration.Server) int64 {
+func serverNow(t *testing.T, s *redistest.Server) int64 {
 	t.Helper()
 	v, err := redis.Int64s(s.Do(t.Context(), "TIME"))
 	if err != nil || len(v) != 2 {
@@ -139,7 +139,7 @@ func serverNow(t *testing.T, s *integration.Server) int64 {
 	return v[0]*1000 + v[1]/1000
 }
 
-func info(t *testing.T, s *integration.Server, field string) string {
+func info(t *testing.T, s *redistest.Server, field string) string {
 	t.Helper()
 	in, err := s.Info(t.Context(), "")
 	if err != nil {
@@ -157,7 +157,7 @@ func str(p *string) string {
 
 func TestStatus(t *testing.T) {
 	t.Parallel()
-	ss := []*integration.Server{integration.StartServer(t), integration.StartServer(t), integration.StartServer(t)}
+	ss := []*redistest.Server{redistest.StartServer(t), redistest.StartServer(t), redistest.StartServer(t)}
 	conns := []statusConn{on(ss[0]), on(ss[1]), on(ss[2])}
 	env := statusEnv(t, 0, conns...)
 
@@ -302,7 +302,7 @@ func TestStatus(t *testing.T) {
 // read as unknown ("-", null), never as 0, and says why.
 func TestStatusACLDenied(t *testing.T) {
 	t.Parallel()
-	s := integration.StartServer(t, integration.WithACLUser("watcher", "on", ">watch-pw-1", "~*", "+@all", "-info", "-time"))
+	s := redistest.StartServer(t, redistest.WithACLUser("watcher", "on", ">watch-pw-1", "~*", "+@all", "-info", "-time"))
 	c := on(s)
 	c.Username, c.Password = "watcher", "watch-pw-1"
 	env := statusEnv(t, 30000, c)
@@ -374,8 +374,8 @@ func TestStatusACLDenied(t *testing.T) {
 // replication ID, which the marker catches.
 func TestStatusReplication(t *testing.T) {
 	t.Parallel()
-	a := integration.StartServer(t)
-	b := integration.StartServer(t, integration.WithReplicaOf(a))
+	a := redistest.StartServer(t)
+	b := redistest.StartServer(t, redistest.WithReplicaOf(a))
 	const delay = 60000
 	// A marker as the library's next format writes it, on the master, so
 	// that the replica has a copy.
@@ -468,9 +468,9 @@ func TestStatusReplication(t *testing.T) {
 // ttl); noeviction, or no limit, cannot.
 func TestStatusEviction(t *testing.T) {
 	t.Parallel()
-	lru := integration.StartServer(t, integration.WithMaxMemory("3mb", "volatile-lru"))
-	safe := integration.StartServer(t, integration.WithMaxMemory("3mb", "noeviction"))
-	unlimited := integration.StartServer(t, integration.WithMaxMemory("0", "allkeys-lru"))
+	lru := redistest.StartServer(t, redistest.WithMaxMemory("3mb", "volatile-lru"))
+	safe := redistest.StartServer(t, redistest.WithMaxMemory("3mb", "noeviction"))
+	unlimited := redistest.StartServer(t, redistest.WithMaxMemory("0", "allkeys-lru"))
 	env := statusEnv(t, 0, on(lru), on(safe), on(unlimited))
 
 	rep := statusJSON(t, env, exitOK)
@@ -506,7 +506,7 @@ func TestStatusEviction(t *testing.T) {
 // another replication history, or unreadable.
 func TestStatusRestartMarker(t *testing.T) {
 	t.Parallel()
-	s := integration.StartServer(t, integration.WithACLUser("nomarker", "on", ">nm-pw", "~*", "+@all", "-get"))
+	s := redistest.StartServer(t, redistest.WithACLUser("nomarker", "on", ">nm-pw", "~*", "+@all", "-get"))
 	// The uptime must pass the shortest delay below for a master to be
 	// "ready".
 	for deadline := time.Now().Add(5 * time.Second); ; {
@@ -588,8 +588,8 @@ func TestStatusRestartMarker(t *testing.T) {
 // of the same host, is a configuration that cannot work: exit 78.
 func TestStatusSameServer(t *testing.T) {
 	t.Parallel()
-	s := integration.StartServer(t)
-	other := integration.StartServer(t)
+	s := redistest.StartServer(t)
+	other := redistest.StartServer(t)
 	runID := info(t, s, "run_id")
 	twoDBs := on(s)
 	twoDBs.DB = 1
@@ -622,10 +622,10 @@ func TestStatusSameServer(t *testing.T) {
 // not when the password is refused.
 func TestStatusRedaction(t *testing.T) {
 	t.Parallel()
-	ca := integration.NewCA(t, "status-ca")
+	ca := redistest.NewCA(t, "status-ca")
 	const secret = "s3cret-PaSS-word"
-	s := integration.StartServer(t, integration.WithTLS(ca, integration.ClientCertIgnored), integration.WithDefaultUserOff(),
-		integration.WithACLUser("app", "on", ">"+secret, "~*", "+@all"))
+	s := redistest.StartServer(t, redistest.WithTLS(ca, redistest.ClientCertIgnored), redistest.WithDefaultUserOff(),
+		redistest.WithACLUser("app", "on", ">"+secret, "~*", "+@all"))
 	trust := "SSL_CERT_FILE=" + ca.CertFile // the test CA, for the tool's TLS
 	url := func(pw string) string { return fmt.Sprintf("rediss://app:%s@127.0.0.1:%d/0", pw, s.Port()) }
 	for _, tc := range []struct {
@@ -664,7 +664,7 @@ func TestStatusRedaction(t *testing.T) {
 // The in-memory backend's report has the Redis report's top-level fields.
 func TestStatusInMemoryFields(t *testing.T) {
 	t.Parallel()
-	s := integration.StartServer(t)
+	s := redistest.StartServer(t)
 	fields := func(env []string) []string {
 		r := runStatus(t, env, "status", "--json", "--key", "k")
 		if r.code != 0 {

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	lock "github.com/leverege/lock"
-	"github.com/leverege/lock/integration"
+	"github.com/leverege/lock/internal/redistest"
 	"github.com/leverege/lock/internal/safety"
 	"github.com/leverege/lock/redlock"
 )
@@ -20,20 +20,20 @@ import (
 // withReplicas is three masters A, B and C with replicas: A's (one or
 // more) behind the endpoint, which leads to A until a failover, B' and C'.
 type withReplicas struct {
-	a, b, c *integration.Server
-	ar      []*integration.Server // A's replicas
-	b2, c2  *integration.Server
+	a, b, c *redistest.Server
+	ar      []*redistest.Server // A's replicas
+	b2, c2  *redistest.Server
 	ep      *endpoint
 }
 
 func startWithReplicas(t *testing.T, aReplicas int) *withReplicas {
 	t.Helper()
-	k := &withReplicas{a: integration.StartServer(t), b: integration.StartServer(t), c: integration.StartServer(t)}
+	k := &withReplicas{a: redistest.StartServer(t), b: redistest.StartServer(t), c: redistest.StartServer(t)}
 	for range aReplicas {
-		k.ar = append(k.ar, integration.StartServer(t, integration.WithReplicaOf(k.a)))
+		k.ar = append(k.ar, redistest.StartServer(t, redistest.WithReplicaOf(k.a)))
 	}
-	k.b2 = integration.StartServer(t, integration.WithReplicaOf(k.b))
-	k.c2 = integration.StartServer(t, integration.WithReplicaOf(k.c))
+	k.b2 = redistest.StartServer(t, redistest.WithReplicaOf(k.b))
+	k.c2 = redistest.StartServer(t, redistest.WithReplicaOf(k.c))
 	k.ep = newEndpoint(t, k.a.Addr())
 	waitStreaming(t, k.a, aReplicas)
 	waitStreaming(t, k.b, 1)
@@ -50,7 +50,7 @@ const acksNodeTimeout = 800 * time.Millisecond
 
 func (k *withReplicas) addrs() []string { return []string{k.ep.Addr(), k.b.Addr(), k.c.Addr()} }
 
-func (k *withReplicas) replicas() []*integration.Server { return append(k.ar, k.b2, k.c2) }
+func (k *withReplicas) replicas() []*redistest.Server { return append(k.ar, k.b2, k.c2) }
 
 // TestReplicaAcks: with WithReplicaAcks(1) a master's yes counts once one
 // of its replicas has the key (WAIT 1 after the SET). With every replica
@@ -106,7 +106,7 @@ func TestReplicaAcks(t *testing.T) {
 	require.ErrorIs(t, nodeErr(err, 0), lock.ErrNotReplicated)
 	require.ErrorIs(t, nodeErr(err, 1), lock.ErrNotReplicated)
 	require.NoError(t, nodeErr(err, 2))
-	for _, m := range []*integration.Server{k.a, k.b, k.c} {
+	for _, m := range []*redistest.Server{k.a, k.b, k.c} {
 		require.Empty(t, get(t, m, "two"), "the failed Lock left its key on %s", m.Addr())
 	}
 	detail := err.Error()
@@ -116,7 +116,7 @@ func TestReplicaAcks(t *testing.T) {
 	lk, err = plain.Lock(t.Context(), "control", time.Second)
 	require.NoError(t, err, "the control: without replicaAcks the Lock counts A's and B's votes")
 	require.NoError(t, lk.Unlock(t.Context()))
-	for _, r := range []*integration.Server{k.ar[0], k.b2} {
+	for _, r := range []*redistest.Server{k.ar[0], k.b2} {
 		require.NoError(t, r.Resume(t.Context()))
 	}
 	report(t, "replicaAcks 1: healthy Lock %v; A's replica paused: Lock %v, A said %q (%q when queued behind the last Lock's WAIT); A's and B's paused: %s; without the option (control) granted",

@@ -19,7 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	lock "github.com/leverege/lock"
-	"github.com/leverege/lock/integration"
+	"github.com/leverege/lock/internal/redistest"
 	"github.com/leverege/lock/redlock"
 )
 
@@ -138,9 +138,9 @@ func (e *endpoint) close() {
 // then, once switched, to the other, and the connection opened before the
 // switch is closed.
 func TestEndpointSwitches(t *testing.T) {
-	a, b := integration.StartServer(t), integration.StartServer(t)
+	a, b := redistest.StartServer(t), redistest.StartServer(t)
 	ep := newEndpoint(t, a.Addr())
-	runID := func(s *integration.Server) string {
+	runID := func(s *redistest.Server) string {
 		info, err := s.Info(t.Context(), "server")
 		require.NoError(t, err)
 		return info["run_id"]
@@ -183,7 +183,7 @@ const restartDelay = 3 * time.Second
 // second more when a server has been up for less than d (uptime counts in
 // whole seconds). A replica of one of servers gets the marker by
 // replication: wait for it to sync afterwards.
-func settle(t *testing.T, d time.Duration, servers ...*integration.Server) {
+func settle(t *testing.T, d time.Duration, servers ...*redistest.Server) {
 	t.Helper()
 	errs := make([]error, len(servers))
 	var wg sync.WaitGroup
@@ -210,7 +210,7 @@ func settle(t *testing.T, d time.Duration, servers ...*integration.Server) {
 // cutReplica makes replica stop consuming its master's writes: it is
 // stopped (SIGSTOP) and its link is closed on the master's side, since
 // bytes already in its socket would be applied when it resumes.
-func cutReplica(t *testing.T, master, replica *integration.Server) {
+func cutReplica(t *testing.T, master, replica *redistest.Server) {
 	t.Helper()
 	require.NoError(t, replica.Pause(t.Context()))
 	n, err := redis.Int(master.Do(t.Context(), "CLIENT", "KILL", "TYPE", "replica"))
@@ -223,7 +223,7 @@ func cutReplica(t *testing.T, master, replica *integration.Server) {
 // master then shows it "online", but after a diskless sync the master
 // streams writes to it only from its first acknowledgement, which a
 // replica sends once a second: until then WAIT does not count it.
-func waitStreaming(t *testing.T, master *integration.Server, n int) {
+func waitStreaming(t *testing.T, master *redistest.Server, n int) {
 	t.Helper()
 	conn, err := master.Dial(t.Context())
 	require.NoError(t, err)
@@ -244,7 +244,7 @@ func waitStreaming(t *testing.T, master *integration.Server, n int) {
 // failover kills master, promotes replica (resumed first if paused) and
 // moves ep to it; it returns when the endpoint leads to the promoted
 // replica.
-func failover(t *testing.T, ep *endpoint, master, replica *integration.Server) {
+func failover(t *testing.T, ep *endpoint, master, replica *redistest.Server) {
 	t.Helper()
 	require.NoError(t, master.Kill(t.Context()))
 	require.NoError(t, replica.Resume(t.Context()))
@@ -255,7 +255,7 @@ func failover(t *testing.T, ep *endpoint, master, replica *integration.Server) {
 }
 
 // replID is a server's master_replid and master_replid2.
-func replID(t *testing.T, s *integration.Server) (id, id2 string) {
+func replID(t *testing.T, s *redistest.Server) (id, id2 string) {
 	t.Helper()
 	info, err := s.Info(t.Context(), "replication")
 	require.NoError(t, err)
@@ -263,7 +263,7 @@ func replID(t *testing.T, s *integration.Server) (id, id2 string) {
 }
 
 // get reads key on s ("" when absent).
-func get(t *testing.T, s *integration.Server, key string) string {
+func get(t *testing.T, s *redistest.Server, key string) string {
 	t.Helper()
 	v, err := redis.String(s.Do(t.Context(), "GET", key))
 	if errors.Is(err, redis.ErrNil) {
@@ -274,14 +274,14 @@ func get(t *testing.T, s *integration.Server, key string) string {
 }
 
 // plant sets key on s to another owner's value for ttl.
-func plant(t *testing.T, s *integration.Server, key string, ttl time.Duration) {
+func plant(t *testing.T, s *redistest.Server, key string, ttl time.Duration) {
 	t.Helper()
 	_, err := s.Do(t.Context(), "SET", key, "another-owner", "PX", ttl.Milliseconds())
 	require.NoError(t, err)
 }
 
 // waitGone waits (at most 5 s) until key is gone from s.
-func waitGone(t *testing.T, s *integration.Server, key string) {
+func waitGone(t *testing.T, s *redistest.Server, key string) {
 	t.Helper()
 	require.Eventually(t, func() bool { return get(t, s, key) == "" }, 5*time.Second, 5*time.Millisecond,
 		"%s still on %s", key, s.Addr())

@@ -16,15 +16,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	lock "github.com/leverege/lock"
-	"github.com/leverege/lock/integration"
+	"github.com/leverege/lock/internal/redistest"
 	"github.com/leverege/lock/internal/safety"
 	"github.com/leverege/lock/redlock"
 )
 
 // evicting starts a master that evicts keys with a ttl when its 3 MB are
 // full: ElastiCache's default policy, volatile-lru.
-func evicting(t *testing.T) *integration.Server {
-	return integration.StartServer(t, integration.WithMaxMemory("3mb", "volatile-lru"))
+func evicting(t *testing.T) *redistest.Server {
+	return redistest.StartServer(t, redistest.WithMaxMemory("3mb", "volatile-lru"))
 }
 
 // lruTick is how long a lock key must sit untouched before filling memory,
@@ -35,7 +35,7 @@ const lruTick = 1500 * time.Millisecond
 // fill writes 1 KB keys with a ttl to s, 100 per round trip, until key is
 // gone, or (under noeviction) until a write is refused; 20,000 at most. It
 // returns how many it wrote, the server's evicted_keys, and the refusal.
-func fill(t *testing.T, s *integration.Server, key string) (written int, evicted int64, refused error) {
+func fill(t *testing.T, s *redistest.Server, key string) (written int, evicted int64, refused error) {
 	t.Helper()
 	conn, err := s.Dial(t.Context())
 	require.NoError(t, err)
@@ -89,7 +89,7 @@ func evictableWarnings(seen *answers) map[int][]error {
 // observer, as soon as it connected.
 func TestEvictionDoubleGrant(t *testing.T) {
 	t.Parallel()
-	e1, e2, n := evicting(t), evicting(t), integration.StartServer(t)
+	e1, e2, n := evicting(t), evicting(t), redistest.StartServer(t)
 	addrs := []string{e1.Addr(), e2.Addr(), n.Addr()}
 	var seen answers
 	c1 := newClient(t, addrs, redlock.WithRetryCount(0), redlock.WithObserver(&seen))
@@ -99,7 +99,7 @@ func TestEvictionDoubleGrant(t *testing.T) {
 	time.Sleep(lruTick)
 	start := time.Now()
 	var figures []string
-	for _, s := range []*integration.Server{e1, e2} {
+	for _, s := range []*redistest.Server{e1, e2} {
 		written, evicted, refused := fill(t, s, "k")
 		require.NoError(t, refused)
 		require.Positive(t, evicted, "%s evicted nothing", s.Addr())
@@ -157,7 +157,7 @@ func (w *lockedWriter) String() string {
 // nothing.
 func TestEvictionRefused(t *testing.T) {
 	t.Parallel()
-	e1, e2, n1, n2 := evicting(t), evicting(t), integration.StartServer(t), integration.StartServer(t)
+	e1, e2, n1, n2 := evicting(t), evicting(t), redistest.StartServer(t), redistest.StartServer(t)
 
 	var log lockedWriter
 	logger := slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -212,10 +212,10 @@ func TestEvictionRefused(t *testing.T) {
 // (OOM) and keeps the held lock key.
 func TestNoEvictionNotFlagged(t *testing.T) {
 	t.Parallel()
-	noev := integration.StartServer(t, integration.WithMaxMemory("3mb", "noeviction"))
-	unlimited := integration.StartServer(t, integration.WithServerArgs("--maxmemory-policy", "volatile-lru"))
-	n1, n2 := integration.StartServer(t), integration.StartServer(t)
-	for _, s := range []*integration.Server{noev, unlimited} {
+	noev := redistest.StartServer(t, redistest.WithMaxMemory("3mb", "noeviction"))
+	unlimited := redistest.StartServer(t, redistest.WithServerArgs("--maxmemory-policy", "volatile-lru"))
+	n1, n2 := redistest.StartServer(t), redistest.StartServer(t)
+	for _, s := range []*redistest.Server{noev, unlimited} {
 		var seen answers
 		c := newClient(t, []string{s.Addr(), n1.Addr(), n2.Addr()}, redlock.WithRequireNoEviction(true),
 			redlock.WithRetryCount(0), redlock.WithObserver(&seen))

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	lock "github.com/leverege/lock"
-	"github.com/leverege/lock/integration"
+	"github.com/leverege/lock/internal/redistest"
 	"github.com/leverege/lock/internal/safety"
 	"github.com/leverege/lock/redlock"
 )
@@ -20,15 +20,15 @@ import (
 // reached through one endpoint (leading to A until a failover), and two
 // masters B and C without replicas.
 type replicated struct {
-	a, a2, b, c *integration.Server
+	a, a2, b, c *redistest.Server
 	ep          *endpoint
 }
 
-func startReplicated(t *testing.T, aOpts ...integration.ServerOption) *replicated {
+func startReplicated(t *testing.T, aOpts ...redistest.ServerOption) *replicated {
 	t.Helper()
-	r := &replicated{a: integration.StartServer(t, aOpts...)}
-	r.a2 = integration.StartServer(t, integration.WithReplicaOf(r.a))
-	r.b, r.c = integration.StartServer(t), integration.StartServer(t)
+	r := &replicated{a: redistest.StartServer(t, aOpts...)}
+	r.a2 = redistest.StartServer(t, redistest.WithReplicaOf(r.a))
+	r.b, r.c = redistest.StartServer(t), redistest.StartServer(t)
 	r.ep = newEndpoint(t, r.a.Addr())
 	return r
 }
@@ -216,20 +216,20 @@ func TestRestartWithPersistence(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name    string
-		opt     integration.ServerOption
-		restart func(t *testing.T, s *integration.Server)
+		opt     redistest.ServerOption
+		restart func(t *testing.T, s *redistest.Server)
 	}{
-		{"AOF appendfsync always, killed", integration.WithAOF(), func(t *testing.T, s *integration.Server) {
+		{"AOF appendfsync always, killed", redistest.WithAOF(), func(t *testing.T, s *redistest.Server) {
 			require.NoError(t, s.Kill(t.Context()))
 			require.NoError(t, s.Start(t.Context()))
 		}},
-		{"RDB written at a clean stop", integration.WithRDB(), func(t *testing.T, s *integration.Server) {
+		{"RDB written at a clean stop", redistest.WithRDB(), func(t *testing.T, s *redistest.Server) {
 			require.NoError(t, s.Restart(t.Context()))
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			a, b, c := integration.StartServer(t, tc.opt), integration.StartServer(t), integration.StartServer(t)
+			a, b, c := redistest.StartServer(t, tc.opt), redistest.StartServer(t), redistest.StartServer(t)
 			settle(t, restartDelay, a, b, c)
 			addrs := []string{a.Addr(), b.Addr(), c.Addr()}
 			c1 := newClient(t, addrs, redlock.WithRestartDelay(restartDelay), redlock.WithRetryCount(0))
@@ -281,7 +281,7 @@ func TestRestartFromOlderSnapshot(t *testing.T) {
 		t.Run(fmt.Sprintf("restartDelay=%v", delay), func(t *testing.T) {
 			t.Parallel()
 			const ttl1 = 2500 * time.Millisecond
-			a, b, c := integration.StartServer(t, integration.WithRDB()), integration.StartServer(t), integration.StartServer(t)
+			a, b, c := redistest.StartServer(t, redistest.WithRDB()), redistest.StartServer(t), redistest.StartServer(t)
 			addrs := []string{a.Addr(), b.Addr(), c.Addr()}
 			var opts []redlock.Option
 			if delay > 0 {

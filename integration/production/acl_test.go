@@ -18,8 +18,8 @@ import (
 
 	lock "github.com/leverege/lock"
 	"github.com/leverege/lock/config"
-	"github.com/leverege/lock/integration"
-	"github.com/leverege/lock/internal/conformance"
+	"github.com/leverege/lock/integration/conformance"
+	"github.com/leverege/lock/internal/redistest"
 )
 
 // The ACL rule set is read from docs/configuration.md, section "ACL users",
@@ -151,7 +151,7 @@ func without(t testing.TB, rules []string, drop string) []string {
 
 // setUser makes the lock's user on every server with exactly rules, and
 // empties their ACL logs.
-func setUser(t testing.TB, ss []*integration.Server, rules []string) {
+func setUser(t testing.TB, ss []*redistest.Server, rules []string) {
 	t.Helper()
 	for _, s := range ss {
 		require.NoError(t, s.SetUser(t.Context(), aclUser, rules...), "ACL SETUSER %s %q on %s", aclUser, rules, s.Addr())
@@ -160,7 +160,7 @@ func setUser(t testing.TB, ss []*integration.Server, rules []string) {
 }
 
 // resetACLLog empties every server's ACL LOG.
-func resetACLLog(t testing.TB, ss []*integration.Server) {
+func resetACLLog(t testing.TB, ss []*redistest.Server) {
 	t.Helper()
 	for _, s := range ss {
 		do(t, s, "ACL", "LOG", "RESET")
@@ -180,7 +180,7 @@ func (d aclDenial) String() string {
 
 // aclLog lists what every server's ACL LOG holds: each command, key or
 // channel it denied.
-func aclLog(t testing.TB, ss []*integration.Server) []aclDenial {
+func aclLog(t testing.TB, ss []*redistest.Server) []aclDenial {
 	t.Helper()
 	var out []aclDenial
 	for _, s := range ss {
@@ -207,7 +207,7 @@ func aclLog(t testing.TB, ss []*integration.Server) []aclDenial {
 // the library asked was all within the rules (a denied SUBSCRIBE or
 // PUBLISH would otherwise go unseen, its waiters falling back to their
 // timed retries).
-func noDenials(t testing.TB, ss []*integration.Server) {
+func noDenials(t testing.TB, ss []*redistest.Server) {
 	t.Helper()
 	for _, d := range aclLog(t, ss) {
 		t.Errorf("ACL LOG: %v", d)
@@ -226,17 +226,17 @@ var suiteKeys = []string{
 
 // aclMasters starts three masters whose default user is off, as managed
 // services have them: every connection must AUTH as a named user.
-func aclMasters(t *testing.T) []*integration.Server {
+func aclMasters(t *testing.T) []*redistest.Server {
 	t.Helper()
-	ss := make([]*integration.Server, 3)
+	ss := make([]*redistest.Server, 3)
 	for i := range ss {
-		ss[i] = integration.StartServer(t, integration.WithDefaultUserOff())
+		ss[i] = redistest.StartServer(t, redistest.WithDefaultUserOff())
 	}
 	return ss
 }
 
 // userConnections are JSON connections to ss as the lock's ACL user.
-func userConnections(ss []*integration.Server) []object {
+func userConnections(ss []*redistest.Server) []object {
 	conns := make([]object, len(ss))
 	for i, s := range ss {
 		conns[i] = with(hostPort(s), object{"username": aclUser, "password": aclPassword})

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	lock "github.com/leverege/lock"
-	"github.com/leverege/lock/integration"
+	"github.com/leverege/lock/internal/redistest"
 )
 
 // Redis 7.0's replies to credentials it refuses.
@@ -36,12 +36,12 @@ func TestAuth(t *testing.T) {
 	doc := docRules(t)
 	ss := aclMasters(t) // default user off: the lock's user, as the doc has it (no +select)
 	setUser(t, ss, doc.rules(nil))
-	requirepass := integration.StartServer(t, integration.WithPassword("s3cret"))
+	requirepass := redistest.StartServer(t, redistest.WithPassword("s3cret"))
 
-	user := func(s *integration.Server, more object) object {
+	user := func(s *redistest.Server, more object) object {
 		return with(hostPort(s), with(object{"username": aclUser, "password": aclPassword}, more))
 	}
-	each := func(ss []*integration.Server, conn func(*integration.Server) object) []object {
+	each := func(ss []*redistest.Server, conn func(*redistest.Server) object) []object {
 		out := make([]object, len(ss))
 		for i, s := range ss {
 			out[i] = conn(s)
@@ -50,22 +50,22 @@ func TestAuth(t *testing.T) {
 	}
 	cases := []struct {
 		name    string
-		masters []*integration.Server
-		conn    func(*integration.Server) object
+		masters []*redistest.Server
+		conn    func(*redistest.Server) object
 		reply   string
 	}{
 		{"WRONGPASS", ss,
-			func(s *integration.Server) object { return user(s, object{"password": "not-the-password"}) },
+			func(s *redistest.Server) object { return user(s, object{"password": "not-the-password"}) },
 			replyWrongPass},
 		{"WRONGPASS in a URL", ss,
-			func(s *integration.Server) object {
+			func(s *redistest.Server) object {
 				return object{"url": fmt.Sprintf("redis://%s:not-the-password@%s", aclUser, s.Addr())}
 			},
 			replyWrongPass},
 		{"NOAUTH, default user off", ss, hostPort, replyNoAuth},
-		{"NOAUTH, requirepass", []*integration.Server{requirepass}, hostPort, replyNoAuth},
+		{"NOAUTH, requirepass", []*redistest.Server{requirepass}, hostPort, replyNoAuth},
 		{"NOPERM at dial, SELECT denied", ss,
-			func(s *integration.Server) object { return user(s, object{"db": 1}) },
+			func(s *redistest.Server) object { return user(s, object{"db": 1}) },
 			replyCommandDenied("select")},
 	}
 	for _, tc := range cases {
@@ -125,7 +125,7 @@ func TestAuth(t *testing.T) {
 		}
 		t.Run("one of three: "+tc.name, func(t *testing.T) {
 			flush(t, ss)
-			conns := each(ss, func(s *integration.Server) object { return user(s, nil) })
+			conns := each(ss, func(s *redistest.Server) object { return user(s, nil) })
 			conns[1] = tc.conn(ss[1])
 			refused := make(chan error, 100)
 			obs := lock.ObserverFunc(func(e lock.Event) {

@@ -2,7 +2,7 @@
 
 // Package production proves the lock library on redis-server processes
 // configured as production masters are, each started on 127.0.0.1 by the
-// test (integration.StartServer), with certificates the test makes:
+// test (redistest.StartServer), with certificates the test makes:
 //
 //   - TLS with client certificates (tls-auth-clients yes): the whole
 //     conformance suite passes through lock.Create over TLS, with the
@@ -42,7 +42,8 @@ import (
 	lock "github.com/leverege/lock"
 	"github.com/leverege/lock/config"
 	"github.com/leverege/lock/integration"
-	"github.com/leverege/lock/internal/conformance"
+	"github.com/leverege/lock/integration/conformance"
+	"github.com/leverege/lock/internal/redistest"
 	"github.com/leverege/lock/redlock"
 )
 
@@ -104,7 +105,7 @@ func lockOptions(o conformance.Opts) object {
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // hostPort is a server's host and port as a JSON connection's fields.
-func hostPort(s *integration.Server) object {
+func hostPort(s *redistest.Server) object {
 	return object{"host": "127.0.0.1", "port": s.Port()}
 }
 
@@ -130,7 +131,7 @@ func create(t testing.TB, cfg *config.Config, namespace string, obs lock.Observe
 }
 
 // do runs one command as the harness's admin.
-func do(t testing.TB, s *integration.Server, cmd string, args ...any) any {
+func do(t testing.TB, s *redistest.Server, cmd string, args ...any) any {
 	t.Helper()
 	reply, err := s.Do(t.Context(), cmd, args...)
 	require.NoError(t, err, "%s %v on %s", cmd, args, s.Addr())
@@ -138,7 +139,7 @@ func do(t testing.TB, s *integration.Server, cmd string, args ...any) any {
 }
 
 // flush empties every server (its keys, not its scripts nor its users).
-func flush(t testing.TB, ss []*integration.Server) {
+func flush(t testing.TB, ss []*redistest.Server) {
 	t.Helper()
 	for _, s := range ss {
 		do(t, s, "FLUSHALL")
@@ -146,7 +147,7 @@ func flush(t testing.TB, ss []*integration.Server) {
 }
 
 // allKeys lists every key of every server, as "i:key".
-func allKeys(t testing.TB, ss []*integration.Server) []string {
+func allKeys(t testing.TB, ss []*redistest.Server) []string {
 	t.Helper()
 	var out []string
 	for i, s := range ss {
@@ -161,7 +162,7 @@ func allKeys(t testing.TB, ss []*integration.Server) []string {
 
 // lockKeys lists the keys of every server but those kept by design (the
 // restart marker, fencing counters), as "i:key".
-func lockKeys(t testing.TB, ss []*integration.Server) []string {
+func lockKeys(t testing.TB, ss []*redistest.Server) []string {
 	t.Helper()
 	var out []string
 	for _, k := range allKeys(t, ss) {
@@ -176,7 +177,7 @@ func lockKeys(t testing.TB, ss []*integration.Server) []string {
 // seedMarkers makes every server look as if it had kept its data for an
 // hour, so that the restart protection lets it vote (a flush made it
 // "rejoining" otherwise).
-func seedMarkers(t testing.TB, ss []*integration.Server) {
+func seedMarkers(t testing.TB, ss []*redistest.Server) {
 	t.Helper()
 	for _, s := range ss {
 		now, err := redis.Int64s(do(t, s, "TIME"), nil)
@@ -188,7 +189,7 @@ func seedMarkers(t testing.TB, ss []*integration.Server) {
 // waitUptime returns once every server has been up for d: the restart
 // protection does not let a younger one vote. The wait is known from the
 // servers' own uptime, so it is one sleep, not a poll.
-func waitUptime(t testing.TB, ss []*integration.Server, d time.Duration) {
+func waitUptime(t testing.TB, ss []*redistest.Server, d time.Duration) {
 	t.Helper()
 	for _, s := range ss {
 		info, err := s.Info(t.Context(), "server")
@@ -205,7 +206,7 @@ func waitUptime(t testing.TB, ss []*integration.Server, d time.Duration) {
 // with the configuration newConfig returns, over the servers ss. The
 // suite's plants, key listings and flushes go through the harness's admin.
 // With protect, each reset seeds the restart protection's markers.
-func backend(ss []*integration.Server, protect bool, newConfig func(t *testing.T, o conformance.Opts) *config.Config) conformance.Backend {
+func backend(ss []*redistest.Server, protect bool, newConfig func(t *testing.T, o conformance.Opts) *config.Config) conformance.Backend {
 	return conformance.Backend{
 		Masters: len(ss),
 		New: func(t *testing.T, o conformance.Opts) lock.Locker {

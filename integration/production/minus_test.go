@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	lock "github.com/leverege/lock"
-	"github.com/leverege/lock/integration"
+	"github.com/leverege/lock/internal/redistest"
 )
 
 // The steps of the scenario that each rule set missing one rule runs, as
@@ -56,7 +56,7 @@ type outcome struct {
 
 // scenario runs the steps as the lock's user, on masters whose script
 // cache is empty, as a new deployment's is.
-func scenario(t *testing.T, ss []*integration.Server, conns []object) outcome {
+func scenario(t *testing.T, ss []*redistest.Server, conns []object) outcome {
 	t.Helper()
 	out := outcome{errs: map[string]error{}}
 	for _, s := range ss {
@@ -104,7 +104,7 @@ func scenario(t *testing.T, ss []*integration.Server, conns []object) outcome {
 // masters can tell) wait for a key the scenario's Locker holds, and
 // reports whether the release announcement woke it: the waiter got the
 // key well before its retry delay.
-func wakeup(t *testing.T, ss []*integration.Server, conns []object, holder lock.Locker,
+func wakeup(t *testing.T, ss []*redistest.Server, conns []object, holder lock.Locker,
 	run func(string, error) bool, skip func(...string)) bool {
 	t.Helper()
 	ctx := quick(t)
@@ -159,7 +159,7 @@ func wakeup(t *testing.T, ss []*integration.Server, conns []object, holder lock.
 }
 
 // subscribers is how many of the servers have a subscriber on channel.
-func subscribers(t testing.TB, ss []*integration.Server, channel string) int {
+func subscribers(t testing.TB, ss []*redistest.Server, channel string) int {
 	t.Helper()
 	n := 0
 	for _, s := range ss {
@@ -174,7 +174,7 @@ func subscribers(t testing.TB, ss []*integration.Server, channel string) int {
 
 // keysWithTTL lists every key of every server, as "i:key", failing t for a
 // key that will not expire.
-func keysWithTTL(t testing.TB, ss []*integration.Server) []string {
+func keysWithTTL(t testing.TB, ss []*redistest.Server) []string {
 	t.Helper()
 	var out []string
 	for i, s := range ss {
@@ -398,7 +398,7 @@ func TestACLMinusOne(t *testing.T) {
 }
 
 // checkRefusal checks a failed step's error against what it should be.
-func checkRefusal(t *testing.T, ss []*integration.Server, step string, err error, want refusal) {
+func checkRefusal(t *testing.T, ss []*redistest.Server, step string, err error, want refusal) {
 	t.Helper()
 	if !assert.ErrorIs(t, err, want.err, "%s err = %v, want %v", step, err, want.err) {
 		return

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	lock "github.com/leverege/lock"
-	"github.com/leverege/lock/integration"
+	"github.com/leverege/lock/internal/redistest"
 )
 
 // TestACLOptions: what the doc says restartDelay, fencing and replicaAcks
@@ -22,7 +22,7 @@ func TestACLOptions(t *testing.T) {
 	const delay = time.Second // the restart protection's; the ttls below are within it
 	doc := docRules(t)
 	ss := aclMasters(t)
-	integration.StartServer(t, integration.WithDefaultUserOff(), integration.WithReplicaOf(ss[0]))
+	redistest.StartServer(t, redistest.WithDefaultUserOff(), redistest.WithReplicaOf(ss[0]))
 	conns := userConnections(ss)
 	waitUptime(t, ss, delay)
 

@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	lock "github.com/leverege/lock"
-	"github.com/leverege/lock/integration"
+	"github.com/leverege/lock/internal/redistest"
 )
 
 // masterEvents keeps the KindMaster events an Observer is told, and logs
@@ -64,9 +64,9 @@ func (s *syncWriter) Write(b []byte) (int, error) {
 // sameServerConfigs are three-master configurations of two TLS servers,
 // as the lock's ACL user, in which the first server is listed twice:
 // under another database, and under another name.
-func sameServerConfigs(t *testing.T, ss []*integration.Server, ca *integration.CA, client *integration.Cert) map[string][]object {
+func sameServerConfigs(t *testing.T, ss []*redistest.Server, ca *redistest.CA, client *redistest.Cert) map[string][]object {
 	t.Helper()
-	conn := func(s *integration.Server, more object) object {
+	conn := func(s *redistest.Server, more object) object {
 		return with(object{"host": "127.0.0.1", "port": s.Port(), "username": aclUser, "password": aclPassword,
 			"tls": object{"ca": ca.CertPEM, "cert": client.CertPEM, "key": client.KeyPEM}}, more)
 	}
@@ -79,12 +79,12 @@ func sameServerConfigs(t *testing.T, ss []*integration.Server, ca *integration.C
 // sameServerMasters starts two TLS masters with the default user off and
 // the lock's user with the doc's rules for a db other than 0, and returns
 // them with their CA and a client certificate.
-func sameServerMasters(t *testing.T, rules []string) ([]*integration.Server, *integration.CA, *integration.Cert) {
+func sameServerMasters(t *testing.T, rules []string) ([]*redistest.Server, *redistest.CA, *redistest.Cert) {
 	t.Helper()
-	ca := integration.NewCA(t, "same-server-ca")
-	ss := []*integration.Server{
-		integration.StartServer(t, integration.WithTLS(ca, integration.ClientCertRequired), integration.WithDefaultUserOff()),
-		integration.StartServer(t, integration.WithTLS(ca, integration.ClientCertRequired), integration.WithDefaultUserOff()),
+	ca := redistest.NewCA(t, "same-server-ca")
+	ss := []*redistest.Server{
+		redistest.StartServer(t, redistest.WithTLS(ca, redistest.ClientCertRequired), redistest.WithDefaultUserOff()),
+		redistest.StartServer(t, redistest.WithTLS(ca, redistest.ClientCertRequired), redistest.WithDefaultUserOff()),
 	}
 	setUser(t, ss, rules)
 	return ss, ca, ca.ClientCert(t, "locker")

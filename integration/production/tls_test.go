@@ -15,23 +15,23 @@ import (
 
 	lock "github.com/leverege/lock"
 	"github.com/leverege/lock/config"
-	"github.com/leverege/lock/integration"
-	"github.com/leverege/lock/internal/conformance"
+	"github.com/leverege/lock/integration/conformance"
+	"github.com/leverege/lock/internal/redistest"
 )
 
 // tlsMasters starts three TLS-only masters (--port 0 --tls-port P
 // --tls-auth-clients yes) with certificates from ca. The first two need a
 // password (AUTH after the handshake); the third needs none, so that a
 // dial to it makes its round trip with PING.
-func tlsMasters(t *testing.T, ca *integration.CA) []*integration.Server {
+func tlsMasters(t *testing.T, ca *redistest.CA) []*redistest.Server {
 	t.Helper()
-	ss := make([]*integration.Server, 3)
+	ss := make([]*redistest.Server, 3)
 	for i := range ss {
-		opts := []integration.ServerOption{integration.WithTLS(ca, integration.ClientCertRequired)}
+		opts := []redistest.ServerOption{redistest.WithTLS(ca, redistest.ClientCertRequired)}
 		if i < 2 {
-			opts = append(opts, integration.WithPassword(fmt.Sprintf("tls-pw-%d", i)))
+			opts = append(opts, redistest.WithPassword(fmt.Sprintf("tls-pw-%d", i)))
 		}
-		ss[i] = integration.StartServer(t, opts...)
+		ss[i] = redistest.StartServer(t, opts...)
 		require.Contains(t, ss[i].Args(), "--tls-auth-clients")
 	}
 	return ss
@@ -42,7 +42,7 @@ func tlsMasters(t *testing.T, ca *integration.CA) []*integration.Server {
 // a tls object beside it (which also names the server as its certificate
 // does, localhost). tls replaces fields of every connection's tls object
 // (nil: none replaced); a field set to "" is removed.
-func tlsConnections(ss []*integration.Server, ca *integration.CA, client *integration.Cert, tls object) []object {
+func tlsConnections(ss []*redistest.Server, ca *redistest.CA, client *redistest.Cert, tls object) []object {
 	forms := []object{
 		{"ca": ca.CertPEM, "cert": client.CertPEM, "key": client.KeyPEM},
 		{"caFile": ca.CertFile, "certFile": client.CertFile, "keyFile": client.KeyFile},
@@ -73,7 +73,7 @@ func tlsConnections(ss []*integration.Server, ca *integration.CA, client *integr
 // client certificates, then shows that a TLS misconfiguration fails a Lock
 // at once, saying what is wrong and where.
 func TestTLS(t *testing.T) {
-	ca := integration.NewCA(t, "lock-test-ca")
+	ca := redistest.NewCA(t, "lock-test-ca")
 	ss := tlsMasters(t, ca)
 	client := ca.ClientCert(t, "locker")
 
@@ -91,7 +91,7 @@ func TestTLS(t *testing.T) {
 
 	// A Lock whose every master refuses the TLS configuration gives up after
 	// one attempt, although its schedule allows ten more a second apart.
-	wrongCA := integration.NewCA(t, "wrong-ca")
+	wrongCA := redistest.NewCA(t, "wrong-ca")
 	stranger := wrongCA.ClientCert(t, "stranger")
 	noRetry := object{"retryCount": 10, "retryDelay": 1000, "retryJitter": 0, "nodeTimeout": ms(nodeTimeout)}
 	for _, tc := range []struct {

@@ -3,6 +3,9 @@
 //
 //	func TestMain(m *testing.M) { os.Exit(leakcheck.Main(m)) }
 //
+// Shared fixtures (a server the tests started) are closed first, by the
+// functions given to Main.
+//
 // A goroutine counts as left when it is still there after the tests, and
 // again after a grace period for those that are on their way out (a
 // timer's callback, a reader closing its connection).
@@ -21,10 +24,16 @@ import (
 // count as leaked.
 const grace = 5 * time.Second
 
-// Main runs the tests and then, if they passed, looks for goroutines they
-// left; it returns the exit code for os.Exit.
-func Main(m *testing.M) int {
+// Main runs the tests, then the closers (in order), and then, if all
+// passed, looks for goroutines left; it returns the exit code for os.Exit.
+func Main(m *testing.M, closers ...func() error) int {
 	code := m.Run()
+	for _, c := range closers {
+		if err := c(); err != nil {
+			fmt.Fprintln(os.Stderr, "leakcheck: closing a fixture:", err)
+			code = 1
+		}
+	}
 	if code != 0 {
 		return code
 	}

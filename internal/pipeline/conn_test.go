@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -13,15 +14,36 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/leverege/lock/integration"
+	"github.com/leverege/lock/internal/leakcheck"
 	"github.com/leverege/lock/internal/pipeline"
+	"github.com/leverege/lock/internal/redistest"
 )
 
-var shared = integration.Shared{N: 1}
+// server is one redis-server process for the package's tests, started on
+// first use.
+var server struct {
+	once sync.Once
+	s    *redistest.Server
+	err  error
+}
 
-func TestMain(m *testing.M) { os.Exit(shared.Main(m)) }
+func TestMain(m *testing.M) {
+	os.Exit(leakcheck.Main(m, func() error {
+		if server.s == nil {
+			return nil
+		}
+		return server.s.Close()
+	}))
+}
 
-func addr(t *testing.T) string { return shared.Cluster(t).Masters[0].Addr() }
+func addr(t *testing.T) string {
+	t.Helper()
+	server.once.Do(func() { server.s, server.err = redistest.RunServer(context.Background()) })
+	if server.err != nil {
+		t.Fatalf("these tests need a real Redis server: %v", server.err)
+	}
+	return server.s.Addr()
+}
 
 // reply is one call's outcome.
 type reply struct {

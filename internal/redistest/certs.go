@@ -1,4 +1,4 @@
-package integration
+package redistest
 
 // Certificates for TLS tests, made in the test with crypto/x509: no openssl,
 // nothing fetched.

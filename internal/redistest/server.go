@@ -1,6 +1,6 @@
 //go:build unix
 
-package integration
+package redistest
 
 // redis-server processes on 127.0.0.1, configured as production masters are
 // (TLS, passwords, ACL users, replicas, persistence, eviction). See the
@@ -237,7 +237,7 @@ type Server struct {
 	replica *Server    // the master given to WithReplicaOf, or nil
 
 	mu     sync.Mutex
-	state  state
+	state  State
 	proc   *process
 	master *Server // what the server replicates from, as far as the harness knows
 }
@@ -329,7 +329,7 @@ func runServer(ctx context.Context, dir string, ownDir bool, opts []ServerOption
 
 	var lastErr error
 	for range portAttempts {
-		port, err := reservePort()
+		port, err := ReservePort()
 		if err != nil {
 			return nil, err
 		}
@@ -342,7 +342,7 @@ func runServer(ctx context.Context, dir string, ownDir bool, opts []ServerOption
 		if err == nil {
 			return s, nil
 		}
-		releasePort(port)
+		ReleasePort(port)
 		if !errors.Is(err, errPortTaken) || ctx.Err() != nil {
 			return nil, err
 		}
@@ -464,7 +464,7 @@ func (s *Server) startLocked(ctx context.Context) error {
 		p.err = cmd.Wait()
 		close(p.exited)
 	}()
-	s.proc, s.state, s.master = p, stateRunning, s.replica
+	s.proc, s.state, s.master = p, StateRunning, s.replica
 
 	err = s.waitReady(ctx, p, logOff)
 	if err == nil && s.master != nil && s.master.Running() {
@@ -475,7 +475,7 @@ func (s *Server) startLocked(ctx context.Context) error {
 	if err != nil {
 		_ = p.cmd.Process.Signal(syscall.SIGKILL)
 		<-p.exited // SIGKILL of a child we own: prompt
-		s.state = stateStopped
+		s.state = StateStopped
 		return s.errorf("start", err)
 	}
 	return nil
@@ -693,7 +693,7 @@ func (s *Server) Logs() (string, error) {
 func (s *Server) PID() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.state != stateRunning && s.state != statePaused {
+	if s.state != StateRunning && s.state != StatePaused {
 		return 0
 	}
 	return s.proc.cmd.Process.Pid
@@ -704,14 +704,14 @@ func (s *Server) PID() int {
 func (s *Server) Running() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.state == stateRunning
+	return s.state == StateRunning
 }
 
 // Paused reports whether the server is paused ([Server.Pause]).
 func (s *Server) Paused() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.state == statePaused
+	return s.state == StatePaused
 }
 
 // ---------------------------------------------------------------------------
@@ -725,9 +725,9 @@ func (s *Server) Pause(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch s.state {
-	case statePaused:
+	case StatePaused:
 		return nil
-	case stateRunning:
+	case StateRunning:
 	default:
 		return s.errorf("pause", fmt.Errorf("server is %v", s.state))
 	}
@@ -735,7 +735,7 @@ func (s *Server) Pause(ctx context.Context) error {
 	if err := s.proc.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		return s.errorf("pause", err)
 	}
-	s.state = statePaused
+	s.state = StatePaused
 	if err := waitStopped(ctx, pid); err != nil {
 		return s.errorf("pause", err)
 	}
@@ -747,7 +747,7 @@ func (s *Server) Pause(ctx context.Context) error {
 func (s *Server) Resume(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.state != statePaused {
+	if s.state != StatePaused {
 		return nil
 	}
 	if err := s.resumeLocked(); err != nil {
@@ -771,13 +771,13 @@ func (s *Server) Resume(ctx context.Context) error {
 }
 
 func (s *Server) resumeLocked() error {
-	if s.state != statePaused {
+	if s.state != StatePaused {
 		return nil
 	}
 	if err := s.proc.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		return s.errorf("resume", err)
 	}
-	s.state = stateRunning
+	s.state = StateRunning
 	return nil
 }
 
@@ -792,14 +792,14 @@ func (s *Server) Kill(ctx context.Context) error {
 
 func (s *Server) killLocked(ctx context.Context) error {
 	switch s.state {
-	case stateStopped, stateTerminated:
+	case StateStopped, StateTerminated:
 		return nil
 	}
 	// SIGKILL ends a stopped process too: no need to resume it first.
 	if err := s.proc.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return s.errorf("kill", err)
 	}
-	s.state = stateStopped
+	s.state = StateStopped
 	ctx, cancel := context.WithTimeout(ctx, serverKillTimeout)
 	defer cancel()
 	select {
@@ -819,7 +819,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch s.state {
-	case stateStopped, stateTerminated:
+	case StateStopped, StateTerminated:
 		return nil
 	}
 	if err := s.resumeLocked(); err != nil {
@@ -832,7 +832,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	defer cancel()
 	select {
 	case <-s.proc.exited:
-		s.state = stateStopped
+		s.state = StateStopped
 		return nil
 	case <-tctx.Done():
 	}
@@ -849,13 +849,13 @@ func (s *Server) Stop(ctx context.Context) error {
 func (s *Server) Start(ctx context.Context) error {
 	s.mu.Lock()
 	switch s.state {
-	case stateRunning:
+	case StateRunning:
 		s.mu.Unlock()
 		return nil
-	case statePaused:
+	case StatePaused:
 		s.mu.Unlock()
 		return s.Resume(ctx)
-	case stateTerminated:
+	case StateTerminated:
 		s.mu.Unlock()
 		return s.errorf("start", errors.New("server is closed"))
 	}
@@ -884,12 +884,12 @@ func (s *Server) Close() error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.state == stateTerminated {
+	if s.state == StateTerminated {
 		return nil
 	}
 	errs := []error{s.resumeLocked(), s.killLocked(context.Background())}
-	s.state = stateTerminated
-	releasePort(s.port)
+	s.state = StateTerminated
+	ReleasePort(s.port)
 	if s.ownDir {
 		errs = append(errs, os.RemoveAll(s.dir))
 	}

@@ -18,7 +18,7 @@ import (
 	lock "github.com/leverege/lock"
 	"github.com/leverege/lock/config"
 	"github.com/leverege/lock/integration"
-	"github.com/leverege/lock/internal/conformance"
+	"github.com/leverege/lock/integration/conformance"
 	"github.com/leverege/lock/lockerr"
 	"github.com/leverege/lock/redlock"
 )
