@@ -119,8 +119,9 @@ func startServers(n int) ([]string, []*server, error) {
 }
 
 // startServer starts one redis-server on a free loopback port, without
-// persistence, and waits (at most 5 s) until it answers PING.
-func startServer(bin string) (string, *server, error) {
+// persistence and with extra arguments, and waits (at most 5 s) until it
+// answers PING.
+func startServer(bin string, extra ...string) (string, *server, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
@@ -129,10 +130,10 @@ func startServer(bin string) (string, *server, error) {
 	l.Close()
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 
-	cmd := exec.Command(bin,
+	cmd := exec.Command(bin, append([]string{
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--daemonize", "no",
-		"--dir", os.TempDir(), "--loglevel", "warning")
+		"--dir", os.TempDir(), "--loglevel", "warning"}, extra...)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = childAttr()
