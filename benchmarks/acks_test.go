@@ -94,4 +94,3 @@ func waitAcked(addr string) error {
 	}
 	return fmt.Errorf("%s: no replica acknowledged within 15s", addr)
 }
-
