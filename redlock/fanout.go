@@ -160,19 +160,19 @@ func (f *fanout) Receive(i int, reply any, err error) {
 		return
 	}
 	var value int64
-	if err == nil {
-		value, err = f.req.vote(reply)
-	} else {
-		err = masterError(err)
-	}
 	switch {
-	case errors.Is(err, lockerr.ErrReadOnly):
-		f.c.contacts.readOnly(i)
-	case f.c.contacts.isReplica(i) && !errors.Is(err, lockerr.ErrUnreachable):
+	case err != nil:
+		err = masterError(err)
+		if errors.Is(err, lockerr.ErrReadOnly) {
+			f.c.contacts.readOnly(i)
+		}
+	case f.c.contacts.isReplica(i):
 		// A replica answers a script that writes nothing (an Extend or
 		// Unlock of a key it lacks, a refusal) as a master would: none of
 		// its answers counts.
-		err, value = replicaErr, 0
+		err = replicaErr
+	default:
+		value, err = f.req.vote(reply)
 	}
 	if err == nil && f.req.grants() {
 		if f.c.opts.requireNoEviction && f.c.contacts.evicts(i) {
