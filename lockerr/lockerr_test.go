@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"testing"
-
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 func TestErrorMessage(t *testing.T) {
@@ -15,24 +12,45 @@ func TestErrorMessage(t *testing.T) {
 		{Node: 0, Addr: "10.0.0.1:6379", Err: ErrTaken},
 		{Node: 2, Addr: "10.0.0.3:6379", Err: fmt.Errorf("%w: i/o timeout", ErrUnreachable)},
 	}}
-	assert.Equal(t, `lock: lock "app:k": not acquired after 3 attempts: context canceled: `+
-		`node 0 (10.0.0.1:6379): held by another owner; node 2 (10.0.0.3:6379): unreachable: i/o timeout`, err.Error())
+	const want = `lock: lock "app:k": not acquired after 3 attempts: context canceled: ` +
+		`node 0 (10.0.0.1:6379): held by another owner; node 2 (10.0.0.3:6379): unreachable: i/o timeout`
+	if got := err.Error(); got != want {
+		t.Errorf("Error() =\n%q\nwant\n%q", got, want)
+	}
 	var ne *NodeError
-	require.ErrorAs(t, err, &ne)
-	assert.Equal(t, 0, ne.Node)
-	assert.ErrorIs(t, err, ErrUnreachable)
-	assert.NotErrorIs(t, err, ErrNotHeld)
+	if !errors.As(err, &ne) {
+		t.Fatalf("errors.As(%v, *NodeError) = false, want true", err)
+	}
+	if ne.Node != 0 {
+		t.Errorf("errors.As(err, *NodeError) found node %d, want 0 (the first)", ne.Node)
+	}
+	if !errors.Is(err, ErrUnreachable) {
+		t.Errorf("errors.Is(%v, ErrUnreachable) = false, want true", err)
+	}
+	if errors.Is(err, ErrNotHeld) {
+		t.Errorf("errors.Is(%v, ErrNotHeld) = true, want false", err)
+	}
 
 	one := &Error{Op: "unlock", Key: "k", Attempts: 1, Err: ErrNotHeld}
-	assert.Equal(t, `lock: unlock "k": not held`, one.Error())
+	if got, want := one.Error(), `lock: unlock "k": not held`; got != want {
+		t.Errorf("Error() of one attempt = %q, want %q", got, want)
+	}
 	gone := &Error{Op: "lock", Key: "k", Err: ErrDestroyed}
-	assert.Equal(t, `lock: lock "k": destroyed`, gone.Error())
-	assert.True(t, errors.Is(one, ErrNotHeld))
+	if got, want := gone.Error(), `lock: lock "k": destroyed`; got != want {
+		t.Errorf("Error() with no attempts = %q, want %q", got, want)
+	}
+	if !errors.Is(one, ErrNotHeld) {
+		t.Errorf("errors.Is(%v, ErrNotHeld) = false, want true", one)
+	}
 }
 
 func TestNotHeldHere(t *testing.T) {
-	assert.ErrorIs(t, ErrNotHeldHere, ErrNotHeld)
-	assert.Equal(t, "node 1 (a): not held here", (&NodeError{Node: 1, Addr: "a", Err: ErrNotHeldHere}).Error())
+	if !errors.Is(ErrNotHeldHere, ErrNotHeld) {
+		t.Errorf("errors.Is(ErrNotHeldHere, ErrNotHeld) = false, want true")
+	}
+	if got, want := (&NodeError{Node: 1, Addr: "a", Err: ErrNotHeldHere}).Error(), "node 1 (a): not held here"; got != want {
+		t.Errorf("NodeError.Error() = %q, want %q", got, want)
+	}
 }
 
 // fakeLock and fakeLocker are a Locker whose one lock can be checked for
