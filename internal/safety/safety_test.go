@@ -3,8 +3,6 @@ package safety
 import (
 	"testing"
 	"time"
-
-	"github.com/stretchr/testify/assert"
 )
 
 func TestCheck(t *testing.T) {
@@ -26,8 +24,9 @@ func TestCheck(t *testing.T) {
 		{"one long, two short", []Window{w("k", "a", 0, 100), w("k", "b", 10, 20), w("k", "c", 30, 40)}, 2},
 		{"chain", []Window{w("k", "a", 0, 10), w("k", "b", 5, 15), w("k", "c", 12, 20)}, 2},
 	} {
-		got := Check(tc.ws)
-		assert.Len(t, got, tc.want, "%s: %v", tc.name, got)
+		if got := Check(tc.ws); len(got) != tc.want {
+			t.Errorf("%s: Check(%v) = %d violations %v, want %d", tc.name, tc.ws, len(got), got, tc.want)
+		}
 	}
 }
 
@@ -35,12 +34,19 @@ func TestMono(t *testing.T) {
 	a := Mono()
 	time.Sleep(10 * time.Millisecond)
 	b := Mono()
-	assert.GreaterOrEqual(t, b-a, int64(10*time.Millisecond))
-	assert.Less(t, b-a, int64(time.Second))
+	if b-a < int64(10*time.Millisecond) {
+		t.Errorf("Mono() advanced %v over a 10ms sleep, want at least 10ms", time.Duration(b-a))
+	}
+	if b-a >= int64(time.Second) {
+		t.Errorf("Mono() advanced %v over a 10ms sleep, want less than 1s", time.Duration(b-a))
+	}
 	// MonoAt maps this process's monotonic times onto Mono.
 	exp := time.Now().Add(time.Second)
 	got := MonoAt(exp)
-	assert.InDelta(t, float64(Mono()+int64(time.Second)), float64(got), float64(50*time.Millisecond))
+	want := Mono() + int64(time.Second)
+	if d := got - want; d < -int64(50*time.Millisecond) || d > int64(50*time.Millisecond) {
+		t.Errorf("MonoAt(now+1s) = %d, want Mono()+1s = %d within 50ms (off by %v)", got, want, time.Duration(d))
+	}
 }
 
 func TestRecorderClipsAtExpiration(t *testing.T) {
@@ -49,7 +55,13 @@ func TestRecorderClipsAtExpiration(t *testing.T) {
 	exp := time.Now().Add(50 * time.Millisecond)
 	r.Held("k", "a", start, start+int64(time.Hour), exp) // released long after expiring
 	ws := r.Windows()
-	if assert.Len(t, ws, 1) {
-		assert.InDelta(t, float64(start+int64(50*time.Millisecond)), float64(ws[0].End), float64(20*time.Millisecond))
+	if len(ws) != 1 {
+		t.Errorf("Windows() after one Held = %v, want one window", ws)
+		return
+	}
+	want := start + int64(50*time.Millisecond)
+	if d := ws[0].End - want; d < -int64(20*time.Millisecond) || d > int64(20*time.Millisecond) {
+		t.Errorf("Held(released an hour on, expiring in 50ms): window ends %v after it began, want 50ms within 20ms (clipped at the expiration)",
+			time.Duration(ws[0].End-start))
 	}
 }
