@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
-
-	"github.com/stretchr/testify/assert"
 
 	"github.com/leverege/lock/lockerr"
 )
@@ -26,7 +25,9 @@ func TestDrift(t *testing.T) {
 		{0.5, 4 * time.Millisecond, 4 * time.Millisecond},
 	} {
 		o := options{driftFactor: tc.factor}
-		assert.Equal(t, tc.want, o.drift(tc.ttl), "drift(%v, %v)", tc.factor, tc.ttl)
+		if got := o.drift(tc.ttl); got != tc.want {
+			t.Errorf("drift factor %v: drift(%v) = %v, want %v", tc.factor, tc.ttl, got, tc.want)
+		}
 	}
 }
 
@@ -51,12 +52,19 @@ func TestDecide(t *testing.T) {
 			}
 			got := p.decide()
 			name := fmt.Sprintf("N=%d yes=%0*b", n, n, mask)
-			assert.Equal(t, yes >= quorum, got, name)
+			if want := yes >= quorum; got != want {
+				t.Errorf("%s: decide() = %v, want %v (quorum %d)", name, got, want, quorum)
+			}
 			// It read no more answers than it needed: it stopped at the
 			// first answer that settled the outcome.
 			read := p.yes + p.no
-			assert.True(t, p.yes == quorum || p.no == n-quorum+1, "%s: stopped at yes=%d no=%d", name, p.yes, p.no)
-			assert.Equal(t, n-read, p.pending(), name)
+			if p.yes != quorum && p.no != n-quorum+1 {
+				t.Errorf("%s: decide() stopped at yes=%d no=%d, want yes=%d or no=%d (the first answer that settles it)",
+					name, p.yes, p.no, quorum, n-quorum+1)
+			}
+			if got := p.pending(); got != n-read {
+				t.Errorf("%s: pending() after decide() = %d, want %d (%d answers, %d read)", name, got, n-read, n, read)
+			}
 		}
 	}
 }
@@ -65,7 +73,11 @@ func TestFailuresInNodeOrder(t *testing.T) {
 	c := &Client{masters: []master{{name: "a"}, {name: "b"}, {name: "c"}}}
 	p := &fanout{c: c, answers: []error{lockerr.ErrTaken, nil, errPending}}
 	f := p.failures()
-	if assert.Len(t, f, 1) {
-		assert.Equal(t, &lockerr.NodeError{Node: 0, Addr: "a", Err: lockerr.ErrTaken}, f[0])
+	want := &lockerr.NodeError{Node: 0, Addr: "a", Err: lockerr.ErrTaken}
+	switch {
+	case len(f) != 1:
+		t.Errorf("failures() = %v, want one: %v", f, want)
+	case !reflect.DeepEqual(f[0], want):
+		t.Errorf("failures() = [%+v], want [%+v]", f[0], want)
 	}
 }
