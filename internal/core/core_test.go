@@ -4,16 +4,27 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/leverege/lock/internal/leakcheck"
 	"github.com/leverege/lock/lockerr"
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { os.Exit(leakcheck.Main(m)) }
+
+// wantErrIs reports, as a failure of t that lets the test go on, an err
+// from what that does not match target.
+func wantErrIs(t *testing.T, what string, err, target error) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Errorf("%s err = %v, want it to match %v", what, err, target)
+	}
+}
 
 func TestRetryMore(t *testing.T) {
 	for _, tc := range []struct {
@@ -28,9 +39,11 @@ func TestRetryMore(t *testing.T) {
 			n++
 		}
 		if tc.attempts < 0 {
-			assert.Equal(t, 1000, n, "Count %d retries forever", tc.count)
-		} else {
-			assert.Equal(t, tc.attempts, n, "Count %d: attempts", tc.count)
+			if n != 1000 {
+				t.Errorf("Retry{Count: %d}.More allowed %d attempts, want it to retry forever (up to the test's 1000)", tc.count, n)
+			}
+		} else if n != tc.attempts {
+			t.Errorf("Retry{Count: %d}.More allowed %d attempts, want %d", tc.count, n, tc.attempts)
 		}
 	}
 }
@@ -53,8 +66,9 @@ func TestRetryWait(t *testing.T) {
 		{Retry{Delay: 10 * time.Millisecond}, 0.7, 10 * time.Millisecond},
 		{Retry{}, 0.3, 0},
 	} {
-		got := tc.r.Wait(at(tc.frac))
-		assert.Equal(t, tc.want, got, "%+v at %v", tc.r, tc.frac)
+		if got := tc.r.Wait(at(tc.frac)); got != tc.want {
+			t.Errorf("%+v.Wait(rnd at %v) = %v, want %v", tc.r, tc.frac, got, tc.want)
+		}
 	}
 }
 
@@ -68,13 +82,21 @@ func TestRunSchedule(t *testing.T) {
 	t.Run("exhausted", func(t *testing.T) {
 		calls := 0
 		_, err := run(t.Context(), nil, Retry{Count: 3}, "k", fail(&calls), nil, nil)
-		assert.Equal(t, 4, calls)
+		if calls != 4 {
+			t.Errorf("run(Retry{Count: 3}, always taken) made %d attempts, want 4", calls)
+		}
 		var e *lockerr.Error
-		require.ErrorAs(t, err, &e)
-		assert.Equal(t, 4, e.Attempts)
-		assert.Nil(t, e.Cause)
-		assert.ErrorIs(t, err, lockerr.ErrNotAcquired)
-		assert.ErrorIs(t, err, lockerr.ErrTaken)
+		if !errors.As(err, &e) {
+			t.Fatalf("run(Retry{Count: 3}, always taken) err = %v, want a *lockerr.Error", err)
+		}
+		if e.Attempts != 4 {
+			t.Errorf("run(Retry{Count: 3}, always taken) err.Attempts = %d, want 4", e.Attempts)
+		}
+		if e.Cause != nil {
+			t.Errorf("run(Retry{Count: 3}, always taken) err.Cause = %v, want nil", e.Cause)
+		}
+		wantErrIs(t, "run(Retry{Count: 3}, always taken)", err, lockerr.ErrNotAcquired)
+		wantErrIs(t, "run(Retry{Count: 3}, always taken)", err, lockerr.ErrTaken)
 	})
 	t.Run("succeeds late", func(t *testing.T) {
 		calls := 0
@@ -82,69 +104,99 @@ func TestRunSchedule(t *testing.T) {
 			calls++
 			return attempt[int]{OK: calls == 3, Lock: calls}
 		}, nil, nil)
-		require.NoError(t, err)
-		assert.Equal(t, 3, got)
+		if err != nil {
+			t.Fatalf("run(Retry{Count: 5}, won at the 3rd attempt) err = %v, want nil", err)
+		}
+		if got != 3 {
+			t.Errorf("run(Retry{Count: 5}, won at the 3rd attempt) = %d, want 3 (the lock of the 3rd attempt)", got)
+		}
 	})
 	t.Run("cancelled before", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		calls := 0
 		_, err := run(ctx, nil, Retry{Count: -1}, "k", fail(&calls), nil, nil)
-		assert.Zero(t, calls, "a cancelled caller must not acquire")
-		assert.ErrorIs(t, err, lockerr.ErrNotAcquired)
-		assert.ErrorIs(t, err, context.Canceled)
+		if calls != 0 {
+			t.Errorf("run(cancelled ctx) made %d attempts, want 0: a cancelled caller must not acquire", calls)
+		}
+		wantErrIs(t, "run(cancelled ctx)", err, lockerr.ErrNotAcquired)
+		wantErrIs(t, "run(cancelled ctx)", err, context.Canceled)
 	})
 	t.Run("cancelled while waiting", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
 		defer cancel()
 		calls := 0
 		_, err := run(ctx, nil, Retry{Count: -1, Delay: time.Hour}, "k", fail(&calls), nil, nil)
-		assert.Equal(t, 1, calls)
+		if calls != 1 {
+			t.Errorf("run(30ms ctx, Delay 1h) made %d attempts, want 1", calls)
+		}
 		var e *lockerr.Error
-		require.ErrorAs(t, err, &e)
-		assert.Equal(t, 1, e.Attempts)
-		assert.ErrorIs(t, err, context.DeadlineExceeded)
-		assert.ErrorIs(t, err, lockerr.ErrTaken, "the last attempt's detail is kept")
+		if !errors.As(err, &e) {
+			t.Fatalf("run(30ms ctx, Delay 1h) err = %v, want a *lockerr.Error", err)
+		}
+		if e.Attempts != 1 {
+			t.Errorf("run(30ms ctx, Delay 1h) err.Attempts = %d, want 1", e.Attempts)
+		}
+		wantErrIs(t, "run(30ms ctx, Delay 1h)", err, context.DeadlineExceeded)
+		if !errors.Is(err, lockerr.ErrTaken) {
+			t.Errorf("run(30ms ctx, Delay 1h) err = %v, want it to match %v: the last attempt's detail is kept", err, lockerr.ErrTaken)
+		}
 	})
 	t.Run("why", func(t *testing.T) {
 		_, err := run(t.Context(), nil, Retry{Count: 1}, "k", func(context.Context) attempt[int] {
 			return attempt[int]{Why: lockerr.ErrNoValidity}
 		}, nil, nil)
-		assert.ErrorIs(t, err, lockerr.ErrNoValidity)
-		assert.ErrorIs(t, err, lockerr.ErrNotAcquired)
+		wantErrIs(t, "run(attempts failing with Why ErrNoValidity)", err, lockerr.ErrNoValidity)
+		wantErrIs(t, "run(attempts failing with Why ErrNoValidity)", err, lockerr.ErrNotAcquired)
 	})
 	t.Run("destroyed", func(t *testing.T) {
 		stop := make(chan struct{})
 		close(stop)
 		_, err := run(t.Context(), stop, Retry{}, "k", fail(new(int)), nil, nil)
-		assert.ErrorIs(t, err, lockerr.ErrDestroyed)
-		assert.ErrorIs(t, err, lockerr.ErrNotAcquired)
-		assert.NotErrorIs(t, err, context.Canceled)
+		wantErrIs(t, "run(stop closed)", err, lockerr.ErrDestroyed)
+		wantErrIs(t, "run(stop closed)", err, lockerr.ErrNotAcquired)
+		if errors.Is(err, context.Canceled) {
+			t.Errorf("run(stop closed) err = %v, want it not to match context.Canceled", err)
+		}
 	})
 	t.Run("destroyed while waiting", func(t *testing.T) {
 		stop := make(chan struct{})
 		time.AfterFunc(20*time.Millisecond, func() { close(stop) })
 		var calls int
 		_, err := run(t.Context(), stop, Retry{Count: -1, Delay: time.Hour}, "k", fail(&calls), nil, nil)
-		assert.ErrorIs(t, err, lockerr.ErrDestroyed)
-		assert.Equal(t, 1, calls)
+		wantErrIs(t, "run(stop closed after 20ms, Delay 1h)", err, lockerr.ErrDestroyed)
+		if calls != 1 {
+			t.Errorf("run(stop closed after 20ms, Delay 1h) made %d attempts, want 1", calls)
+		}
 	})
 }
 
 func TestCheckTTL(t *testing.T) {
-	assert.NoError(t, CheckTTL(3*time.Millisecond, 2*time.Millisecond))
+	if err := CheckTTL(3*time.Millisecond, 2*time.Millisecond); err != nil {
+		t.Errorf("CheckTTL(3ms, drift 2ms) = %v, want nil", err)
+	}
 	for _, ttl := range []time.Duration{-1, 0, 2 * time.Millisecond} {
 		err := CheckTTL(ttl, 2*time.Millisecond)
-		assert.ErrorIs(t, err, lockerr.ErrInvalidArgument, "ttl %v", ttl)
+		if !errors.Is(err, lockerr.ErrInvalidArgument) {
+			t.Errorf("CheckTTL(%v, drift 2ms) = %v, want ErrInvalidArgument", ttl, err)
+		}
 	}
-	assert.ErrorIs(t, CheckKey(""), lockerr.ErrInvalidArgument)
-	assert.Equal(t, "k", Namespaced("", "k"))
-	assert.Equal(t, "a:k", Namespaced("a", "k"))
+	if err := CheckKey(""); !errors.Is(err, lockerr.ErrInvalidArgument) {
+		t.Errorf(`CheckKey("") = %v, want ErrInvalidArgument`, err)
+	}
+	if got := Namespaced("", "k"); got != "k" {
+		t.Errorf(`Namespaced("", "k") = %q, want "k"`, got)
+	}
+	if got := Namespaced("a", "k"); got != "a:k" {
+		t.Errorf(`Namespaced("a", "k") = %q, want "a:k"`, got)
+	}
 }
 
 func TestInFlight(t *testing.T) {
 	var l InFlight
-	require.NoError(t, l.Enter())
+	if err := l.Enter(); err != nil {
+		t.Fatalf("Enter() = %v, want nil", err)
+	}
 	destroyed := make(chan bool)
 	go func() { destroyed <- l.Close() }()
 	select {
@@ -158,32 +210,48 @@ func TestInFlight(t *testing.T) {
 	case <-time.After(20 * time.Millisecond):
 	}
 	l.Exit()
-	assert.True(t, <-destroyed)
-	assert.False(t, l.Close(), "second Close")
-	assert.ErrorIs(t, l.Enter(), lockerr.ErrDestroyed)
+	if first := <-destroyed; !first {
+		t.Errorf("first Close() = false, want true")
+	}
+	if l.Close() {
+		t.Errorf("second Close() = true, want false")
+	}
+	if err := l.Enter(); !errors.Is(err, lockerr.ErrDestroyed) {
+		t.Errorf("Enter() after Close = %v, want ErrDestroyed", err)
+	}
 }
 
 func TestCtxErr(t *testing.T) {
-	assert.NoError(t, CtxErr(t.Context()))
+	if err := CtxErr(t.Context()); err != nil {
+		t.Errorf("CtxErr(live ctx) = %v, want nil", err)
+	}
 
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	assert.Equal(t, context.Canceled, CtxErr(ctx))
+	if err := CtxErr(ctx); !reflect.DeepEqual(err, context.Canceled) {
+		t.Errorf("CtxErr(cancelled ctx) = %#v, want context.Canceled itself", err)
+	}
 
 	shutdown := errors.New("shutting down")
 	ctx, cancelCause := context.WithCancelCause(t.Context())
 	cancelCause(shutdown)
 	err := CtxErr(ctx)
-	assert.ErrorIs(t, err, context.Canceled, "ctx.Err() must match")
-	assert.ErrorIs(t, err, shutdown, "the caller's cause must match")
-	assert.Equal(t, "shutting down: context canceled", err.Error())
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("CtxErr(ctx cancelled with a cause) = %v, want it to match %v: ctx.Err() must match", err, context.Canceled)
+	}
+	if !errors.Is(err, shutdown) {
+		t.Errorf("CtxErr(ctx cancelled with a cause) = %v, want it to match %v: the caller's cause must match", err, shutdown)
+	}
+	if got, want := err.Error(), "shutting down: context canceled"; got != want {
+		t.Errorf("CtxErr(ctx cancelled with a cause).Error() = %q, want %q", got, want)
+	}
 
 	ctx, cancel = context.WithTimeoutCause(t.Context(), time.Nanosecond, shutdown)
 	defer cancel()
 	<-ctx.Done()
 	err = CtxErr(ctx)
-	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.ErrorIs(t, err, shutdown)
+	wantErrIs(t, "CtxErr(ctx timed out with a cause)", err, context.DeadlineExceeded)
+	wantErrIs(t, "CtxErr(ctx timed out with a cause)", err, shutdown)
 }
 
 // TestRunUndoesOnDestroy: an attempt that wins while Destroy is starting
@@ -195,9 +263,11 @@ func TestRunUndoesOnDestroy(t *testing.T) {
 		close(stop) // Destroy starts while the attempt is in flight
 		return attempt[int]{OK: true, Lock: 7}
 	}, func(l int) { undone = append(undone, l) }, nil)
-	assert.Equal(t, []int{7}, undone)
-	assert.ErrorIs(t, err, lockerr.ErrDestroyed)
-	assert.ErrorIs(t, err, lockerr.ErrNotAcquired)
+	if want := []int{7}; !slices.Equal(undone, want) {
+		t.Errorf("run(won while Destroy starts) undid %v, want %v", undone, want)
+	}
+	wantErrIs(t, "run(won while Destroy starts)", err, lockerr.ErrDestroyed)
+	wantErrIs(t, "run(won while Destroy starts)", err, lockerr.ErrNotAcquired)
 
 	// A caller's own cancellation after a won attempt keeps the lock: the
 	// caller can still unlock it.
@@ -206,26 +276,46 @@ func TestRunUndoesOnDestroy(t *testing.T) {
 		cancelPlain()
 		return attempt[int]{OK: true, Lock: 8}
 	}, func(int) { t.Error("undo called for a plain cancellation") }, nil)
-	require.NoError(t, err)
-	assert.Equal(t, 8, got)
+	if err != nil {
+		t.Fatalf("run(won, then cancelled by the caller) err = %v, want nil", err)
+	}
+	if got != 8 {
+		t.Errorf("run(won, then cancelled by the caller) = %d, want 8 (the lock won)", got)
+	}
 }
 
 func TestRetryWaitNeverOverflows(t *testing.T) {
 	huge := Retry{Delay: time.Duration(1<<63 - 1), Jitter: time.Duration(1<<63 - 1)}
 	for _, frac := range []float64{0, 0.5, 1} {
-		d := huge.Wait(func(n int64) int64 { return int64(frac * float64(n-1)) })
-		assert.GreaterOrEqual(t, d, time.Duration(0), "at %v", frac)
+		if d := huge.Wait(func(n int64) int64 { return int64(frac * float64(n-1)) }); d < 0 {
+			t.Errorf("%+v.Wait(rnd at %v) = %v, want it not negative", huge, frac, d)
+		}
 	}
-	assert.NotPanics(t, func() { huge.Wait(rand.Int64N) })
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				t.Errorf("%+v.Wait(rand.Int64N) panicked: %v", huge, r)
+			}
+		}()
+		huge.Wait(rand.Int64N)
+	}()
 }
 
 func TestCheckTTLUnits(t *testing.T) {
 	for _, ttl := range []time.Duration{time.Nanosecond, 999 * time.Microsecond} {
 		err := CheckTTL(ttl, 0)
-		require.ErrorIs(t, err, lockerr.ErrInvalidArgument, "ttl %v", ttl)
-		assert.Contains(t, err.Error(), "at least 1ms")
+		if !errors.Is(err, lockerr.ErrInvalidArgument) {
+			t.Fatalf("CheckTTL(%v, 0) = %v, want ErrInvalidArgument", ttl, err)
+		}
+		if !strings.Contains(err.Error(), "at least 1ms") {
+			t.Errorf("CheckTTL(%v, 0) = %v, want it to say \"at least 1ms\"", ttl, err)
+		}
 	}
-	assert.NoError(t, CheckTTL(time.Millisecond, 0))
+	if err := CheckTTL(time.Millisecond, 0); err != nil {
+		t.Errorf("CheckTTL(1ms, 0) = %v, want nil", err)
+	}
 	// 2.9ms is 2ms once truncated: no window over a 2ms drift.
-	assert.ErrorIs(t, CheckTTL(2900*time.Microsecond, 2*time.Millisecond), lockerr.ErrInvalidArgument)
+	if err := CheckTTL(2900*time.Microsecond, 2*time.Millisecond); !errors.Is(err, lockerr.ErrInvalidArgument) {
+		t.Errorf("CheckTTL(2.9ms, drift 2ms) = %v, want ErrInvalidArgument", err)
+	}
 }

@@ -2,14 +2,29 @@ package core
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/leverege/lock/lockerr"
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
+
+// eventually reports whether cond held within waitFor, checking it at
+// once and then every tick.
+func eventually(waitFor, tick time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(waitFor)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().Add(tick).After(deadline) {
+			return false
+		}
+		time.Sleep(tick)
+	}
+}
 
 func woken(t *Ticket) bool {
 	select {
@@ -28,25 +43,45 @@ func TestLineWakeFirstOnly(t *testing.T) {
 	a := w.Join("k", 0)
 	b := w.Join("k", 0)
 	c := w.Join("k", 0)
-	assert.True(t, a.First())
-	assert.False(t, b.First())
+	if !a.First() {
+		t.Errorf("a.First() = false, want true: a joined first")
+	}
+	if b.First() {
+		t.Errorf("b.First() = true, want false: a joined before b")
+	}
 
 	w.Released("k", "v1")
-	assert.True(t, woken(a))
-	assert.False(t, woken(b))
-	assert.False(t, woken(c))
+	if !woken(a) {
+		t.Errorf(`after Released("k", "v1"): a not woken, want the first in line woken`)
+	}
+	if woken(b) {
+		t.Errorf(`after Released("k", "v1"): b woken, want only the first in line woken`)
+	}
+	if woken(c) {
+		t.Errorf(`after Released("k", "v1"): c woken, want only the first in line woken`)
+	}
 
 	w.Released("k", "v1") // the same release, from another master
-	assert.False(t, woken(a), "a repeat woke the line again")
+	if woken(a) {
+		t.Errorf(`after a repeat of Released("k", "v1"): a woken, want no one: a repeat woke the line again`)
+	}
 
 	w.Released("k", "v2")
 	a.Leave() // woken, but gone without acting on it
-	assert.True(t, b.First())
-	assert.True(t, woken(b), "the wake-up was lost with the caller who left")
-	assert.False(t, woken(c))
+	if !b.First() {
+		t.Errorf("b.First() after a left = false, want true")
+	}
+	if !woken(b) {
+		t.Errorf(`after Released("k", "v2") and a woken one leaving: b not woken, want it woken: the wake-up was lost with the caller who left`)
+	}
+	if woken(c) {
+		t.Errorf(`after Released("k", "v2") and a leaving: c woken, want only b woken`)
+	}
 
 	w.Released("other", "x") // another key's release
-	assert.False(t, woken(b))
+	if woken(b) {
+		t.Errorf(`after Released("other", "x"): b (waiting for "k") woken, want not`)
+	}
 	b.Leave()
 	c.Leave()
 }
@@ -59,16 +94,24 @@ func TestLineMissedRelease(t *testing.T) {
 	hold := w.Join("k", 0) // keeps the queue alive
 	hold.Leave()
 	epoch, busy := w.Peek("k")
-	assert.False(t, busy)
+	if busy {
+		t.Errorf(`Peek("k") with no one waiting: busy = true, want false`)
+	}
 	w.Released("k", "v")
 	a := w.Join("k", epoch)
-	assert.True(t, woken(a), "the release during the attempt was missed")
+	if !woken(a) {
+		t.Errorf(`Join("k", epoch of before a release) not woken, want woken at once: the release during the attempt was missed`)
+	}
 
 	epoch, _ = w.Peek("k")
 	b := w.Join("k", epoch)
-	assert.False(t, woken(b), "woken with no release")
+	if woken(b) {
+		t.Errorf(`Join("k", current epoch) woken, want not: woken with no release`)
+	}
 	_, busy = w.Peek("k")
-	assert.True(t, busy)
+	if !busy {
+		t.Errorf(`Peek("k") with a and b waiting: busy = false, want true`)
+	}
 	a.Leave()
 	b.Leave()
 }
@@ -90,11 +133,17 @@ func TestLineWatch(t *testing.T) {
 	b.Leave()
 	c := w.Join("k", 0) // back within the linger: still watched
 	c.Leave()
-	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(events) == 2 }, time.Second, time.Millisecond)
+	if !eventually(time.Second, time.Millisecond, func() bool { mu.Lock(); defer mu.Unlock(); return len(events) == 2 }) {
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("Watch and Unwatch calls within 1s = %q, want 2 of them", events)
+	}
 	time.Sleep(60 * time.Millisecond)
 	mu.Lock()
 	defer mu.Unlock()
-	assert.Equal(t, []string{"watch k", "unwatch k"}, events)
+	if want := []string{"watch k", "unwatch k"}; !slices.Equal(events, want) {
+		t.Errorf("Watch and Unwatch calls = %q, want %q", events, want)
+	}
 }
 
 // TestRunQueued: with a line, a caller behind another makes no attempt
@@ -109,12 +158,22 @@ func TestRunQueued(t *testing.T) {
 		calls++
 		return attempt[int]{Nodes: []*lockerr.NodeError{{Err: lockerr.ErrTaken}}}
 	}, nil, &w)
-	require.ErrorIs(t, err, lockerr.ErrNotAcquired)
-	assert.Equal(t, 1, calls, "a caller behind another one tries only its last attempt")
+	if !errors.Is(err, lockerr.ErrNotAcquired) {
+		t.Fatalf("run(Retry{Count: 3}, behind another in line) err = %v, want it to match %v", err, lockerr.ErrNotAcquired)
+	}
+	if calls != 1 {
+		t.Errorf("run(Retry{Count: 3}, behind another in line) made %d attempts, want 1: a caller behind another one tries only its last attempt", calls)
+	}
 	var e *lockerr.Error
-	require.ErrorAs(t, err, &e)
-	assert.Equal(t, 4, e.Attempts, "its delays count as attempts")
-	assert.ErrorIs(t, err, lockerr.ErrTaken, "the error names what the masters said")
+	if !errors.As(err, &e) {
+		t.Fatalf("run(Retry{Count: 3}, behind another in line) err = %v, want a *lockerr.Error", err)
+	}
+	if e.Attempts != 4 {
+		t.Errorf("run(Retry{Count: 3}, behind another in line) err.Attempts = %d, want 4: its delays count as attempts", e.Attempts)
+	}
+	if !errors.Is(err, lockerr.ErrTaken) {
+		t.Errorf("run(Retry{Count: 3}, behind another in line) err = %v, want it to match %v: the error names what the masters said", err, lockerr.ErrTaken)
+	}
 
 	// First in line, with a delay far longer than the test: a release
 	// wakes it at once.
@@ -135,8 +194,12 @@ func TestRunQueued(t *testing.T) {
 		tries <- struct{}{}
 		return attempt[int]{OK: attempts == 2, Lock: 7}
 	}, nil, &w)
-	require.NoError(t, err, "not woken by the release")
-	assert.Equal(t, 7, got)
+	if err != nil {
+		t.Fatalf("run(first in line, Delay 1h, released after its first attempt) err = %v, want nil: not woken by the release", err)
+	}
+	if got != 7 {
+		t.Errorf("run(first in line, released after its first attempt) = %d, want 7", got)
+	}
 }
 
 // line reports whether someone waits for key.
@@ -156,8 +219,12 @@ func TestRunSingleAttemptSkipsLine(t *testing.T) {
 		calls++
 		return attempt[int]{}
 	}, nil, &w)
-	require.ErrorIs(t, err, lockerr.ErrNotAcquired)
-	assert.Equal(t, 1, calls)
+	if !errors.Is(err, lockerr.ErrNotAcquired) {
+		t.Fatalf("run(Retry{Count: 0}, others in line) err = %v, want it to match %v", err, lockerr.ErrNotAcquired)
+	}
+	if calls != 1 {
+		t.Errorf("run(Retry{Count: 0}, others in line) made %d attempts, want 1", calls)
+	}
 }
 
 // TestLineWatchInOrder: a key forgotten after its linger and joined
@@ -189,7 +256,9 @@ func TestLineWatchInOrder(t *testing.T) {
 	t2 := <-joined
 	<-unwatched
 	mu.Lock()
-	assert.True(t, watched, "a key with a waiter is left unwatched")
+	if !watched {
+		t.Errorf("Join while the key's Unwatch runs: watched = false once it ends, want true: a key with a waiter is left unwatched")
+	}
 	mu.Unlock()
 	t2.Leave()
 	w.Stop()
