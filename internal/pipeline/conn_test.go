@@ -5,14 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"github.com/leverege/lock/internal/leakcheck"
 	"github.com/leverege/lock/internal/pipeline"
@@ -43,6 +42,21 @@ func addr(t *testing.T) string {
 		t.Fatalf("these tests need a real Redis server: %v", server.err)
 	}
 	return server.s.Addr()
+}
+
+// eventually reports whether cond held within waitFor, checking it at
+// once and then every tick.
+func eventually(waitFor, tick time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(waitFor)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().Add(tick).After(deadline) {
+			return false
+		}
+		time.Sleep(tick)
+	}
 }
 
 // reply is one call's outcome.
@@ -114,8 +128,12 @@ func TestPipelineMatchesReplies(t *testing.T) {
 	const callers = 2000
 	for range 3 {
 		wrong, err := echoThrough(pool, 5*time.Second, callers, func() { flushes.Store(0) })
-		require.NoError(t, err)
-		require.Empty(t, wrong, "replies handed to the wrong caller")
+		if err != nil {
+			t.Fatalf("ECHO from %d callers at once: err = %v, want nil", callers, err)
+		}
+		if len(wrong) > 0 {
+			t.Fatalf("ECHO from %d callers at once: %d replies handed to the wrong caller: %v", callers, len(wrong), wrong)
+		}
 		t.Logf("%d requests in %d writes", callers, flushes.Load())
 		if flushes.Load() < callers*9/10 {
 			return
@@ -208,9 +226,15 @@ func TestCloseReadsRepliesDue(t *testing.T) {
 	pool := &redis.Pool{Dial: func() (redis.Conn, error) { return redis.Dial("tcp", a) }}
 	defer pool.Close()
 	first, second, exited := closeAwaitingReplies(t, pool, time.Second, 10*time.Second, "lock:test:"+t.Name(), "0.3")
-	require.True(t, exited, "the Conn's reader still runs 10s after the Conn closed")
-	assert.NoError(t, first)
-	assert.NoError(t, second, "a call written before the Conn closed got no reply")
+	if !exited {
+		t.Fatalf("the Conn's reader still runs 10s after the Conn closed")
+	}
+	if first != nil {
+		t.Errorf("the BLPOP answered after the reader began waiting: err = %v, want nil", first)
+	}
+	if second != nil {
+		t.Errorf("the BLPOP written just before Close: err = %v, want nil: a call written before the Conn closed got no reply", second)
+	}
 }
 
 // TestCloseBoundedByNodeTimeout: closing a Conn while a call to its server
@@ -222,10 +246,16 @@ func TestCloseBoundedByNodeTimeout(t *testing.T) {
 	pool := &redis.Pool{Dial: func() (redis.Conn, error) { return redis.Dial("tcp", a) }}
 	defer pool.Close()
 	first, second, exited := closeAwaitingReplies(t, pool, time.Second, 3*time.Second, "lock:test:"+t.Name(), "0")
-	require.True(t, exited, "the Conn's reader still waits for a reply 3s after the Conn closed, with a timeout of 1s")
-	assert.NoError(t, first, "the answered call")
+	if !exited {
+		t.Fatalf("the Conn's reader still waits for a reply 3s after the Conn closed, with a timeout of 1s")
+	}
+	if first != nil {
+		t.Errorf("the answered call: err = %v, want nil", first)
+	}
 	var failed *pipeline.Error
-	assert.True(t, errors.As(second, &failed), "the unanswered call: %v, want a *pipeline.Error", second)
+	if !errors.As(second, &failed) {
+		t.Errorf("the unanswered call: err = %v, want a *pipeline.Error", second)
+	}
 }
 
 // TestNoScriptRecovered: a server that forgot its scripts (SCRIPT FLUSH)
@@ -236,7 +266,9 @@ func TestNoScriptRecovered(t *testing.T) {
 	pool := &redis.Pool{Dial: func() (redis.Conn, error) { return redis.Dial("tcp", a) }}
 	defer pool.Close()
 	s := pipeline.NewScript("-- a comment\n  return ARGV[1]\n")
-	require.Equal(t, "return ARGV[1]\n", s.Src, "comments and indentation are stripped")
+	if want := "return ARGV[1]\n"; s.Src != want {
+		t.Fatalf("NewScript(a comment, an indented line).Src = %q, want %q: comments and indentation are stripped", s.Src, want)
+	}
 	var background sync.WaitGroup
 	conn := pipeline.New(pool, time.Second, func() []*pipeline.Call { return pipeline.Load(s) }, &background)
 	defer func() { conn.Close(); background.Wait() }()
@@ -244,26 +276,40 @@ func TestNoScriptRecovered(t *testing.T) {
 	conn.Send(&pipeline.Call{Cmd: "EVALSHA", Args: []any{s.SHA, 0, "loaded"}, Script: s, To: r, Index: 0})
 	r.wait(t, 1, 5*time.Second)
 	got, err := redis.String(r.of(0).value, r.of(0).err)
-	require.NoError(t, err)
-	require.Equal(t, "loaded", got)
+	if err != nil {
+		t.Fatalf("EVALSHA of the loaded script: err = %v, want nil", err)
+	}
+	if got != "loaded" {
+		t.Fatalf("EVALSHA of the loaded script = %q, want %q", got, "loaded")
+	}
 
 	conn.Send(&pipeline.Call{Cmd: "SCRIPT", Args: []any{"FLUSH"}})
 	conn.Send(&pipeline.Call{Cmd: "EVALSHA", Args: []any{s.SHA, 0, "resent"}, Script: s, Resend: true, To: r, Index: 1})
 	r.wait(t, 1, 5*time.Second)
 	got, err = redis.String(r.of(1).value, r.of(1).err)
-	require.NoError(t, err, "a call marked Resend after NOSCRIPT")
-	assert.Equal(t, "resent", got)
+	if err != nil {
+		t.Fatalf("EVALSHA marked Resend after SCRIPT FLUSH: err = %v, want nil: a call marked Resend after NOSCRIPT", err)
+	}
+	if got != "resent" {
+		t.Errorf("EVALSHA marked Resend after SCRIPT FLUSH = %q, want %q", got, "resent")
+	}
 
 	conn.Send(&pipeline.Call{Cmd: "SCRIPT", Args: []any{"FLUSH"}})
 	conn.Send(&pipeline.Call{Cmd: "EVALSHA", Args: []any{s.SHA, 0, "not resent"}, Script: s, To: r, Index: 2})
 	r.wait(t, 1, 5*time.Second)
-	assert.ErrorContains(t, r.of(2).err, "NOSCRIPT", "a call not marked Resend gets the server's answer")
+	if err := r.of(2).err; err == nil || !strings.Contains(err.Error(), "NOSCRIPT") {
+		t.Errorf("EVALSHA not marked Resend after SCRIPT FLUSH: err = %v, want one containing NOSCRIPT: a call not marked Resend gets the server's answer", err)
+	}
 	// The opening calls loaded the script again meanwhile.
 	admin, err := redis.Dial("tcp", a)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("Dial(%s) err = %v, want nil", a, err)
+	}
 	defer admin.Close()
-	assert.Eventually(t, func() bool {
+	if !eventually(2*time.Second, 10*time.Millisecond, func() bool {
 		have, err := redis.Ints(admin.Do("SCRIPT", "EXISTS", s.SHA))
 		return err == nil && len(have) == 1 && have[0] == 1
-	}, 2*time.Second, 10*time.Millisecond, "the script is loaded again after NOSCRIPT")
+	}) {
+		t.Errorf("SCRIPT EXISTS %s: not 1 within 2s, want the script loaded again after NOSCRIPT", s.SHA)
+	}
 }
