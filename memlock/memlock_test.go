@@ -2,21 +2,22 @@ package memlock_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
-
 	lock "github.com/leverege/lock"
+	"github.com/leverege/lock/internal/leakcheck"
 	"github.com/leverege/lock/lockerr"
 	"github.com/leverege/lock/memlock"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { os.Exit(leakcheck.Main(m)) }
 
 // clock is a manual clock for expiry tests.
 type clock struct {
@@ -40,7 +41,9 @@ func newClocked(t *testing.T, opts ...memlock.Option) (*memlock.Locker, *clock) 
 	t.Helper()
 	c := &clock{now: time.Unix(1_000_000, 0)}
 	m, err := memlock.New(append(opts, memlock.WithClock(c.Now))...)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("New(WithClock) err = %v, want nil", err)
+	}
 	t.Cleanup(func() { _ = m.Destroy() })
 	return m, c
 }
@@ -49,23 +52,41 @@ func TestExpiryIsExact(t *testing.T) {
 	ctx := t.Context()
 	m, c := newClocked(t)
 	lk, err := m.Lock(ctx, "k", time.Second)
-	require.NoError(t, err)
-	assert.Equal(t, c.Now().Add(time.Second), lk.Expiration())
+	if err != nil {
+		t.Fatalf(`Lock("k", 1s) err = %v, want nil`, err)
+	}
+	if got, want := lk.Expiration(), c.Now().Add(time.Second); !reflect.DeepEqual(got, want) {
+		t.Errorf(`Lock("k", 1s).Expiration() = %v, want %v (the clock's now + 1s)`, got, want)
+	}
 
 	c.Add(time.Second - time.Nanosecond)
 	_, err = m.Lock(ctx, "k", time.Second)
-	require.ErrorIs(t, err, lockerr.ErrNotAcquired, "one nanosecond before expiry")
+	if !errors.Is(err, lockerr.ErrNotAcquired) {
+		t.Fatalf(`Lock("k", 1s) one nanosecond before expiry: err = %v, want it to match %v`, err, lockerr.ErrNotAcquired)
+	}
 	ext, err := lk.Extend(ctx, time.Second)
-	require.NoError(t, err, "Extend one nanosecond before expiry")
-	assert.Equal(t, c.Now().Add(time.Second), ext.Expiration())
+	if err != nil {
+		t.Fatalf("Extend(1s) one nanosecond before expiry: err = %v, want nil", err)
+	}
+	if got, want := ext.Expiration(), c.Now().Add(time.Second); !reflect.DeepEqual(got, want) {
+		t.Errorf("Extend(1s).Expiration() = %v, want %v (the clock's now + 1s)", got, want)
+	}
 
 	c.Add(time.Second)
 	_, err = ext.Extend(ctx, time.Second)
-	require.ErrorIs(t, err, lockerr.ErrNotHeld, "Extend at the expiration")
-	assert.ErrorIs(t, err, lock.ErrExpired)
-	require.ErrorIs(t, ext.Unlock(ctx), lockerr.ErrNotHeld, "Unlock at the expiration")
+	if !errors.Is(err, lockerr.ErrNotHeld) {
+		t.Fatalf("Extend(1s) at the expiration: err = %v, want it to match %v", err, lockerr.ErrNotHeld)
+	}
+	if !errors.Is(err, lock.ErrExpired) {
+		t.Errorf("Extend(1s) at the expiration: err = %v, want it to match %v", err, lock.ErrExpired)
+	}
+	if err := ext.Unlock(ctx); !errors.Is(err, lockerr.ErrNotHeld) {
+		t.Fatalf("Unlock at the expiration: err = %v, want it to match %v", err, lockerr.ErrNotHeld)
+	}
 	_, err = m.Lock(ctx, "k", time.Second)
-	require.NoError(t, err, "Lock at the expiration")
+	if err != nil {
+		t.Fatalf(`Lock("k", 1s) at the expiration: err = %v, want nil`, err)
+	}
 }
 
 func TestExpiredEntriesAreSwept(t *testing.T) {
@@ -74,31 +95,49 @@ func TestExpiredEntriesAreSwept(t *testing.T) {
 	// Far more short locks than the sweep threshold, never unlocked: the
 	// map must not keep them all. Live keys must survive every sweep.
 	live, err := m.Lock(ctx, "live", time.Hour)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf(`Lock("live", 1h) err = %v, want nil`, err)
+	}
 	for i := range 10_000 {
-		_, err := m.Lock(ctx, fmt.Sprint("k", i), time.Millisecond)
-		require.NoError(t, err)
+		key := fmt.Sprint("k", i)
+		if _, err := m.Lock(ctx, key, time.Millisecond); err != nil {
+			t.Fatalf("Lock(%q, 1ms) err = %v, want nil", key, err)
+		}
 		c.Add(time.Millisecond)
 	}
-	assert.LessOrEqual(t, memlock.Len(m), 200, "expired entries kept")
+	if n := memlock.Len(m); n > 200 {
+		t.Errorf("entries kept after 10000 locks of 1ms = %d, want at most 200: expired entries kept", n)
+	}
 	_, err = m.Lock(ctx, "live", time.Second)
-	require.ErrorIs(t, err, lockerr.ErrNotAcquired, "a live key was swept")
-	require.NoError(t, live.Unlock(ctx))
+	if !errors.Is(err, lockerr.ErrNotAcquired) {
+		t.Fatalf(`Lock("live", 1s) while held: err = %v, want it to match %v: a live key was swept`, err, lockerr.ErrNotAcquired)
+	}
+	if err := live.Unlock(ctx); err != nil {
+		t.Fatalf(`Unlock of "live" err = %v, want nil`, err)
+	}
 }
 
 func TestOptions(t *testing.T) {
 	_, err := memlock.New(memlock.WithDelay(-time.Millisecond))
-	require.ErrorIs(t, err, lockerr.ErrInvalidArgument)
-	assert.Contains(t, err.Error(), "delay")
+	if !errors.Is(err, lockerr.ErrInvalidArgument) {
+		t.Fatalf("New(WithDelay(-1ms)) err = %v, want it to match %v", err, lockerr.ErrInvalidArgument)
+	}
+	if !strings.Contains(err.Error(), "delay") {
+		t.Errorf("New(WithDelay(-1ms)) err = %v, want it to name the delay", err)
+	}
 	_, err = memlock.New(memlock.WithClock(nil))
-	require.ErrorIs(t, err, lockerr.ErrInvalidArgument)
+	if !errors.Is(err, lockerr.ErrInvalidArgument) {
+		t.Fatalf("New(WithClock(nil)) err = %v, want it to match %v", err, lockerr.ErrInvalidArgument)
+	}
 }
 
 // TestDestroyWhileBusy races Destroy against many callers: every call either
 // works or fails with ErrDestroyed, and nothing panics or leaks.
 func TestDestroyWhileBusy(t *testing.T) {
 	m, err := memlock.New(memlock.WithRetry(-1), memlock.WithDelay(time.Millisecond))
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("New(WithRetry(-1), WithDelay(1ms)) err = %v, want nil", err)
+	}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -122,11 +161,17 @@ func TestDestroyWhileBusy(t *testing.T) {
 		}()
 	}
 	time.Sleep(5 * time.Millisecond)
-	require.NoError(t, m.Destroy())
+	if err := m.Destroy(); err != nil {
+		t.Fatalf("Destroy() = %v, want nil", err)
+	}
 	wg.Wait()
 	close(errs)
-	require.Len(t, errs, 16, "every worker is stopped by Destroy")
+	if len(errs) != 16 {
+		t.Fatalf("%d of 16 workers stopped with an error, want all: every worker is stopped by Destroy", len(errs))
+	}
 	for err := range errs {
-		assert.ErrorIs(t, err, lockerr.ErrDestroyed)
+		if !errors.Is(err, lockerr.ErrDestroyed) {
+			t.Errorf("a worker's Lock or Unlock during Destroy: err = %v, want it to match %v", err, lockerr.ErrDestroyed)
+		}
 	}
 }
