@@ -10,8 +10,6 @@ import (
 
 	"github.com/leverege/lock/lockerr"
 	"github.com/leverege/lock/memlock"
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 type fakeLocker struct {
@@ -52,10 +50,16 @@ func (l fakeLock) Unlock(context.Context) error {
 func TestDoPanic(t *testing.T) {
 	f := &fakeLocker{}
 	func() {
-		defer func() { assert.Equal(t, "boom", recover()) }()
+		defer func() {
+			if r := recover(); r != "boom" {
+				t.Errorf(`Do(a function that panics with "boom"): recovered %#v, want "boom" (the panic goes on)`, r)
+			}
+		}()
 		_ = Do(t.Context(), f, "k", time.Second, func(context.Context, Lock) error { panic("boom") })
 	}()
-	assert.Equal(t, 1, f.unlocked, "the lock was not released after the panic")
+	if f.unlocked != 1 {
+		t.Errorf("Do(a function that panics): %d Unlock calls, want 1: the lock was not released after the panic", f.unlocked)
+	}
 }
 
 // TestDoSettings: renewals that could not come before the lock is lost are
@@ -63,18 +67,27 @@ func TestDoPanic(t *testing.T) {
 func TestDoSettings(t *testing.T) {
 	f := &fakeLocker{}
 	nop := func(context.Context, Lock) error { return nil }
-	for _, opts := range [][]DoOption{
-		{RenewEvery(99 * time.Millisecond)},
-		{Guard(99 * time.Millisecond)},
-		{RenewEvery(60 * time.Millisecond), Guard(40 * time.Millisecond)},
-		{RenewEvery(0)},
-		{Guard(-1)},
+	for _, tc := range []struct {
+		name string
+		opts []DoOption
+	}{
+		{"RenewEvery(99ms)", []DoOption{RenewEvery(99 * time.Millisecond)}},
+		{"Guard(99ms)", []DoOption{Guard(99 * time.Millisecond)}},
+		{"RenewEvery(60ms), Guard(40ms)", []DoOption{RenewEvery(60 * time.Millisecond), Guard(40 * time.Millisecond)}},
+		{"RenewEvery(0)", []DoOption{RenewEvery(0)}},
+		{"Guard(-1)", []DoOption{Guard(-1)}},
 	} {
-		err := Do(t.Context(), f, "k", 100*time.Millisecond, nop, opts...)
-		assert.ErrorIs(t, err, lockerr.ErrInvalidArgument)
+		err := Do(t.Context(), f, "k", 100*time.Millisecond, nop, tc.opts...)
+		if !errors.Is(err, lockerr.ErrInvalidArgument) {
+			t.Errorf("Do(ttl 100ms, %s) err = %v, want it to match %v", tc.name, err, lockerr.ErrInvalidArgument)
+		}
 	}
-	assert.Zero(t, f.unlocked, "locked despite bad settings")
-	require.NoError(t, Do(t.Context(), f, "k", 100*time.Millisecond, nop, RenewEvery(50*time.Millisecond), Guard(10*time.Millisecond)))
+	if f.unlocked != 0 {
+		t.Errorf("Do with bad settings: %d Unlock calls, want 0: locked despite bad settings", f.unlocked)
+	}
+	if err := Do(t.Context(), f, "k", 100*time.Millisecond, nop, RenewEvery(50*time.Millisecond), Guard(10*time.Millisecond)); err != nil {
+		t.Fatalf("Do(ttl 100ms, RenewEvery(50ms), Guard(10ms)) err = %v, want nil", err)
+	}
 }
 
 // stallLock is a lock valid until exp whose Extend takes stall to return,
@@ -116,17 +129,29 @@ func TestDoExpiresDuringStalledExtend(t *testing.T) {
 		ended = time.Now()
 		return nil
 	}, Guard(60*time.Millisecond))
-	assert.ErrorIs(t, err, lockerr.ErrLost)
-	assert.ErrorIs(t, err, lockerr.ErrExpired)
-	assert.True(t, ended.Before(exp), "the function's context ended %v after the validity did", ended.Sub(exp))
-	assert.Equal(t, 1, f.unlocked, "the lock was not released")
+	if !errors.Is(err, lockerr.ErrLost) {
+		t.Errorf("Do(ttl 300ms, Extend stuck 1s) err = %v, want it to match %v", err, lockerr.ErrLost)
+	}
+	if !errors.Is(err, lockerr.ErrExpired) {
+		t.Errorf("Do(ttl 300ms, Extend stuck 1s) err = %v, want it to match %v", err, lockerr.ErrExpired)
+	}
+	if !ended.Before(exp) {
+		t.Errorf("Do(ttl 300ms, Extend stuck 1s): the function's context ended %v after the validity did, want before", ended.Sub(exp))
+	}
+	if f.unlocked != 1 {
+		t.Errorf("Do(ttl 300ms, Extend stuck 1s): %d Unlock calls, want 1: the lock was not released", f.unlocked)
+	}
 
 	err = Do(t.Context(), f, "k", ttl, func(ctx context.Context, l Lock) error {
 		time.Sleep(ttl / 2) // returns while the Extend that began at ttl/3 hangs
 		return ctx.Err()
 	}, Guard(60*time.Millisecond))
-	assert.NoError(t, err, "a function that returned in time was told the lock was lost")
-	assert.Equal(t, 2, f.unlocked, "the lock was not released")
+	if err != nil {
+		t.Errorf("Do(ttl 300ms, a function that returns at 150ms while an Extend hangs) err = %v, want nil: a function that returned in time was told the lock was lost", err)
+	}
+	if f.unlocked != 2 {
+		t.Errorf("after the second Do: %d Unlock calls in all, want 2: the lock was not released", f.unlocked)
+	}
 }
 
 // TestDoMaxWait: MaxWait bounds the wait for the lock, not the function:

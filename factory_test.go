@@ -2,33 +2,44 @@ package lock_test
 
 import (
 	"errors"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
-
 	lock "github.com/leverege/lock"
 	"github.com/leverege/lock/config"
+	"github.com/leverege/lock/internal/leakcheck"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { os.Exit(leakcheck.Main(m)) }
 
 func TestCreateDefaultsToMemory(t *testing.T) {
 	ctx := t.Context()
 	l, err := lock.Create(lock.Options{Namespace: "app"})
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf(`Create(Options{Namespace: "app"}) err = %v, want nil`, err)
+	}
 	defer l.Destroy()
 	lk, err := l.LockNs(ctx, "k", time.Second)
-	require.NoError(t, err)
-	assert.Equal(t, "app:k", lk.Key())
+	if err != nil {
+		t.Fatalf(`LockNs("k", 1s) err = %v, want nil`, err)
+	}
+	if got := lk.Key(); got != "app:k" {
+		t.Errorf(`LockNs("k").Key() = %q, want "app:k"`, got)
+	}
 	// The default retries nothing: a held key fails at once.
 	start := time.Now()
 	_, err = l.LockNs(ctx, "k", time.Second)
-	require.ErrorIs(t, err, lock.ErrNotAcquired)
-	assert.Less(t, time.Since(start), 50*time.Millisecond)
-	require.NoError(t, lk.Unlock(ctx))
+	if !errors.Is(err, lock.ErrNotAcquired) {
+		t.Fatalf(`LockNs("k", 1s) of a held key: err = %v, want it to match %v`, err, lock.ErrNotAcquired)
+	}
+	if took := time.Since(start); took >= 50*time.Millisecond {
+		t.Errorf(`LockNs("k", 1s) of a held key took %v, want less than 50ms: the default retries nothing`, took)
+	}
+	if err := lk.Unlock(ctx); err != nil {
+		t.Fatalf("Unlock() = %v, want nil", err)
+	}
 }
 
 func TestCreateNamespaceFromConfig(t *testing.T) {
@@ -39,11 +50,19 @@ func TestCreateNamespaceFromConfig(t *testing.T) {
 		{"", "", "k"},
 	} {
 		l, err := lock.Create(lock.Options{Namespace: tc.opt, LockConfig: &config.Config{Type: config.InMemory, Namespace: tc.cfg}})
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatalf("Create(Options.Namespace %q, config namespace %q) err = %v, want nil", tc.opt, tc.cfg, err)
+		}
 		lk, err := l.LockNs(ctx, "k", time.Second)
-		require.NoError(t, err)
-		assert.Equal(t, tc.want, lk.Key(), "Options.Namespace %q, config namespace %q", tc.opt, tc.cfg)
-		require.NoError(t, l.Destroy())
+		if err != nil {
+			t.Fatalf(`LockNs("k", 1s) err = %v, want nil`, err)
+		}
+		if got := lk.Key(); got != tc.want {
+			t.Errorf(`Options.Namespace %q, config namespace %q: LockNs("k").Key() = %q, want %q`, tc.opt, tc.cfg, got, tc.want)
+		}
+		if err := l.Destroy(); err != nil {
+			t.Fatalf("Destroy() = %v, want nil", err)
+		}
 	}
 }
 
@@ -59,8 +78,11 @@ func TestCreateRejectsBadConfig(t *testing.T) {
 		{config.Config{Type: config.Redis, Connections: []config.Connection{{Host: "h", Port: 1}}}, "nodeTimeout"},
 	} {
 		_, err := lock.Create(lock.Options{LockConfig: &tc.cfg})
-		if assert.Error(t, err, "%+v", tc.cfg) {
-			assert.Contains(t, err.Error(), tc.want)
+		switch {
+		case err == nil:
+			t.Errorf("Create(LockConfig %+v) err = nil, want an error containing %q", tc.cfg, tc.want)
+		case !strings.Contains(err.Error(), tc.want):
+			t.Errorf("Create(LockConfig %+v) err = %v, want it to contain %q", tc.cfg, err, tc.want)
 		}
 	}
 }
@@ -69,38 +91,72 @@ func TestFromEnv(t *testing.T) {
 	ctx := t.Context()
 	t.Setenv(lock.EnvVar, "")
 	l, err := lock.FromEnv("ns")
-	require.NoError(t, err, "unset LOCK_CONFIG is the in-memory default")
+	if err != nil {
+		t.Fatalf(`FromEnv("ns") with LOCK_CONFIG empty: err = %v, want nil: unset LOCK_CONFIG is the in-memory default`, err)
+	}
 	lk, err := l.LockNs(ctx, "k", time.Second)
-	require.NoError(t, err)
-	assert.Equal(t, "ns:k", lk.Key())
-	require.NoError(t, l.Destroy())
+	if err != nil {
+		t.Fatalf(`LockNs("k", 1s) err = %v, want nil`, err)
+	}
+	if got := lk.Key(); got != "ns:k" {
+		t.Errorf(`FromEnv("ns"): LockNs("k").Key() = %q, want "ns:k"`, got)
+	}
+	if err := l.Destroy(); err != nil {
+		t.Fatalf("Destroy() = %v, want nil", err)
+	}
 
 	t.Setenv(lock.EnvVar, `{"namespace":"test","lockConfig":{"type":"inMemory","retry":-1,"delay":1}}`)
 	l, err = lock.FromEnv("")
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf(`FromEnv("") with an inMemory LOCK_CONFIG: err = %v, want nil`, err)
+	}
 	defer l.Destroy()
 	lk, err = l.LockNs(ctx, "k", 30*time.Millisecond)
-	require.NoError(t, err)
-	assert.Equal(t, "test:k", lk.Key())
+	if err != nil {
+		t.Fatalf(`LockNs("k", 30ms) err = %v, want nil`, err)
+	}
+	if got := lk.Key(); got != "test:k" {
+		t.Errorf(`FromEnv("") with LOCK_CONFIG namespace "test": LockNs("k").Key() = %q, want "test:k"`, got)
+	}
 	lk2, err := l.LockNs(ctx, "k", time.Second)
-	require.NoError(t, err, "retry -1 waits for the first lock to expire")
-	assert.False(t, time.Now().Before(lk.Expiration()))
-	require.NoError(t, lk2.Unlock(ctx))
+	if err != nil {
+		t.Fatalf(`LockNs("k", 1s) of a key held for 30ms: err = %v, want nil: retry -1 waits for the first lock to expire`, err)
+	}
+	if now := time.Now(); now.Before(lk.Expiration()) {
+		t.Errorf(`LockNs("k", 1s) of a held key returned %v before the first lock expired`, lk.Expiration().Sub(now))
+	}
+	if err := lk2.Unlock(ctx); err != nil {
+		t.Fatalf("Unlock() = %v, want nil", err)
+	}
 
 	t.Setenv(lock.EnvVar, `{"type":"redis","connection":{"port":"6379"}}`)
 	_, err = lock.FromEnv("")
-	require.Error(t, err)
-	assert.Equal(t, "LOCK_CONFIG: config: connection.port: want an integer, got string", err.Error())
+	if err == nil {
+		t.Fatalf(`FromEnv("") with a string port: err = nil, want an error`)
+	}
+	if got, want := err.Error(), "LOCK_CONFIG: config: connection.port: want an integer, got string"; got != want {
+		t.Errorf(`FromEnv("") with a string port: err = %q, want %q`, got, want)
+	}
 }
 
 func TestErrorsAreShared(t *testing.T) {
 	// Errors from the root, redlock and memlock are one set of values.
 	l, err := lock.Create(lock.Options{})
-	require.NoError(t, err)
-	require.NoError(t, l.Destroy())
+	if err != nil {
+		t.Fatalf("Create(Options{}) err = %v, want nil", err)
+	}
+	if err := l.Destroy(); err != nil {
+		t.Fatalf("Destroy() = %v, want nil", err)
+	}
 	_, err = l.Lock(t.Context(), "k", time.Second)
-	assert.ErrorIs(t, err, lock.ErrDestroyed)
+	if !errors.Is(err, lock.ErrDestroyed) {
+		t.Errorf(`Lock("k") after Destroy: err = %v, want it to match lock.ErrDestroyed`, err)
+	}
 	var le *lock.Error
-	require.True(t, errors.As(err, &le))
-	assert.Equal(t, "k", le.Key)
+	if !errors.As(err, &le) {
+		t.Fatalf(`Lock("k") after Destroy: err = %v, want a *lock.Error`, err)
+	}
+	if le.Key != "k" {
+		t.Errorf(`Lock("k") after Destroy: err.Key = %q, want "k"`, le.Key)
+	}
 }
