@@ -3,11 +3,10 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 // Bad flags, arguments and configurations: one line on stderr and the
@@ -15,7 +14,9 @@ import (
 func TestBadInput(t *testing.T) {
 	dir := t.TempDir()
 	badJSON := filepath.Join(dir, "bad.json")
-	require.NoError(t, os.WriteFile(badJSON, []byte(`{"type":"redis","connection":{"port":0}}`), 0o644))
+	if err := os.WriteFile(badJSON, []byte(`{"type":"redis","connection":{"port":0}}`), 0o644); err != nil {
+		t.Fatalf("WriteFile(%s): %v", badJSON, err)
+	}
 	for _, tc := range []struct {
 		name string
 		env  []string
@@ -57,9 +58,13 @@ func TestBadInput(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := run(t, tc.env, tc.args...)
 			oneLineError(t, r, tc.code, tc.want)
-			assert.Empty(t, r.stdout)
+			if r.stdout != "" {
+				t.Errorf("lock %q: stdout = %q, want nothing", tc.args, r.stdout)
+			}
 			for _, l := range strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n") {
-				assert.True(t, strings.HasPrefix(l, "lock: "), "every line on stderr is the tool's: %q", l)
+				if !strings.HasPrefix(l, "lock: ") {
+					t.Errorf("lock %q: stderr line %q, want it to start with \"lock: \": every line on stderr is the tool's", tc.args, l)
+				}
 			}
 		})
 	}
@@ -79,10 +84,14 @@ func TestHelp(t *testing.T) {
 		{[]string{"bench", "--help"}, []string{"--workers N", "--keys K", "--duration DURATION", "--hold DURATION", "(default 5s)"}},
 	} {
 		r := run(t, nil, tc.args...)
-		assert.Equal(t, 0, r.code, "lock %v: %s", tc.args, r.stderr)
-		assert.Empty(t, r.stderr, "lock %v", tc.args)
+		wantExit(t, r, 0, "")
+		if r.stderr != "" {
+			t.Errorf("lock %q: stderr = %q, want nothing", tc.args, r.stderr)
+		}
 		for _, w := range tc.want {
-			assert.Contains(t, r.stdout, w, "lock %v", tc.args)
+			if !strings.Contains(r.stdout, w) {
+				t.Errorf("lock %q: stdout =\n%s\nwant it to contain %q", tc.args, r.stdout, w)
+			}
 		}
 	}
 }
@@ -93,30 +102,58 @@ func TestHelp(t *testing.T) {
 func TestRunInMemory(t *testing.T) {
 	t.Setenv("LOCK_FENCE", "99") // as from an outer lock run: must not leak in
 	r := run(t, nil, "run", "--namespace", "jobs", "k", "--", "sh", "-c", `echo "key=$LOCK_KEY value=$LOCK_VALUE fence=${LOCK_FENCE-none}"; exit 3`)
-	assert.Equal(t, 3, r.code, "the command's status; stderr: %s", r.stderr)
-	assert.Regexp(t, `^key=jobs:k value=[0-9A-Za-z]{10,} fence=none\n$`, r.stdout)
-	assert.Equal(t, 1, strings.Count(r.stderr, "\n"), "stderr: %q", r.stderr)
-	assert.Contains(t, r.stderr, "lock: warning: no --servers, --config or LOCK_CONFIG")
+	wantExit(t, r, 3, "the command's status")
+	if want := regexp.MustCompile(`^key=jobs:k value=[0-9A-Za-z]{10,} fence=none\n$`); !want.MatchString(r.stdout) {
+		t.Errorf("lock %q: stdout = %q, want it to match %s", r.args, r.stdout, want)
+	}
+	if n := strings.Count(r.stderr, "\n"); n != 1 {
+		t.Errorf("lock %q: %d lines on stderr, want 1 (the warning); stderr: %q", r.args, n, r.stderr)
+	}
+	if want := "lock: warning: no --servers, --config or LOCK_CONFIG"; !strings.Contains(r.stderr, want) {
+		t.Errorf("lock %q: stderr = %q, want it to contain %q", r.args, r.stderr, want)
+	}
 
 	// A command killed by a signal: 128+N, as shells report it.
 	r = run(t, nil, "run", "k", "--", "sh", "-c", "kill -TERM $$")
-	assert.Equal(t, 128+15, r.code, "stderr: %s", r.stderr)
+	wantExit(t, r, 128+15, "128+SIGTERM, for a command killed by SIGTERM")
 
 	// The in-memory config from JSON works the same.
 	r = run(t, []string{`LOCK_CONFIG={"type":"inMemory","namespace":"ns"}`}, "run", "k", "--", "sh", "-c", `echo "$LOCK_KEY"`)
-	assert.Equal(t, 0, r.code, "stderr: %s", r.stderr)
-	assert.Equal(t, "ns:k\n", r.stdout)
+	wantExit(t, r, 0, "")
+	if r.stdout != "ns:k\n" {
+		t.Errorf("lock %q with an inMemory LOCK_CONFIG of namespace ns: stdout = %q, want %q", r.args, r.stdout, "ns:k\n")
+	}
 }
 
 func TestStatusInMemory(t *testing.T) {
 	r := run(t, nil, "status")
-	assert.Equal(t, 0, r.code, r.stderr)
-	assert.Equal(t, 1, strings.Count(r.stdout, "\n"), "one line: %q", r.stdout)
-	assert.Contains(t, r.stdout, "in-memory")
+	wantExit(t, r, 0, "")
+	if n := strings.Count(r.stdout, "\n"); n != 1 {
+		t.Errorf("lock status: %d lines on stdout, want one: %q", n, r.stdout)
+	}
+	if !strings.Contains(r.stdout, "in-memory") {
+		t.Errorf("lock status: stdout = %q, want it to say in-memory", r.stdout)
+	}
 
 	r = run(t, nil, "status", "--json")
-	assert.Equal(t, 0, r.code, r.stderr)
+	wantExit(t, r, 0, "")
 	rep := decode[map[string]any](t, r.stdout)
-	assert.Equal(t, "inMemory", rep["backend"])
-	assert.Empty(t, rep["masters"])
+	if got := rep["backend"]; got != "inMemory" {
+		t.Errorf("lock status --json: backend = %#v, want \"inMemory\"", got)
+	}
+	if got := rep["masters"]; !emptyJSON(got) {
+		t.Errorf("lock status --json: masters = %#v, want it empty", got)
+	}
+}
+
+// emptyJSON reports whether v, a value decoded from JSON into an any, is
+// empty: absent or null, false, 0, "", [] or {}.
+func emptyJSON(v any) bool {
+	switch v := v.(type) {
+	case []any:
+		return len(v) == 0
+	case map[string]any:
+		return len(v) == 0
+	}
+	return v == nil || reflect.ValueOf(v).IsZero()
 }

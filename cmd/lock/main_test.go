@@ -15,9 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-
 	lock "github.com/leverege/lock"
 	"github.com/leverege/lock/config"
 	"github.com/leverege/lock/internal/leakcheck"
@@ -105,8 +102,9 @@ func masters(t *testing.T) []*redistest.Server {
 	}
 	heal()
 	for _, m := range ms {
-		_, err := m.Do(t.Context(), "FLUSHALL")
-		require.NoError(t, err)
+		if _, err := m.Do(t.Context(), "FLUSHALL"); err != nil {
+			t.Fatalf("FLUSHALL on %s: %v", m.Addr(), err)
+		}
 	}
 	t.Cleanup(heal)
 	return ms
@@ -132,15 +130,20 @@ func redisEnv(ms []*redistest.Server) []string {
 func locker(t *testing.T, ms []*redistest.Server, namespace string) lock.Locker {
 	t.Helper()
 	cfg, err := config.Parse([]byte(configJSON(ms)))
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("config.Parse(%s) err = %v, want nil", configJSON(ms), err)
+	}
 	l, err := lock.Create(lock.Options{Namespace: namespace, LockConfig: cfg})
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("lock.Create(namespace %q, the masters' config) err = %v, want nil", namespace, err)
+	}
 	t.Cleanup(func() { _ = l.Destroy() })
 	return l
 }
 
 // result is one finished run of the tool.
 type result struct {
+	args           []string // the tool's arguments
 	code           int
 	stdout, stderr string
 	elapsed        time.Duration
@@ -176,7 +179,9 @@ func start(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
 	p := command(env, args...)
 	p.began = time.Now()
-	require.NoError(t, p.cmd.Start())
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start lock %q: %v", args, err)
+	}
 	t.Cleanup(func() {
 		if p.cmd.ProcessState == nil {
 			_ = p.cmd.Process.Kill()
@@ -203,6 +208,7 @@ func (p *proc) wait(t *testing.T, limit time.Duration) result {
 		t.Fatalf("lock %v still ran after %v; stderr: %s", p.cmd.Args[1:], limit, p.stderr.String())
 	}
 	return result{
+		args:    p.cmd.Args[1:],
 		code:    p.cmd.ProcessState.ExitCode(),
 		stdout:  p.stdout.String(),
 		stderr:  p.stderr.String(),
@@ -216,11 +222,26 @@ func run(t *testing.T, env []string, args ...string) result {
 	return start(t, env, args...).wait(t, time.Minute)
 }
 
+// wantExit reports, without stopping the test, an exit status of r other
+// than want (why, if not empty, says what that status means); it returns
+// whether r's was want.
+func wantExit(t *testing.T, r result, want int, why string) bool {
+	t.Helper()
+	if r.code == want {
+		return true
+	}
+	if why != "" {
+		why = " (" + why + ")"
+	}
+	t.Errorf("lock %q: exit status %d, want %d%s; stderr: %s", r.args, r.code, want, why, r.stderr)
+	return false
+}
+
 // oneLineError checks that r failed with one "lock: " line on stderr that
 // contains want, and the status code.
 func oneLineError(t *testing.T, r result, code int, want string) {
 	t.Helper()
-	assert.Equal(t, code, r.code, "exit status; stderr: %s", r.stderr)
+	wantExit(t, r, code, "")
 	// The tool's lines start "lock: "; a command's own output may be
 	// interleaved.
 	var errs []string
@@ -229,12 +250,20 @@ func oneLineError(t *testing.T, r result, code int, want string) {
 			errs = append(errs, l)
 		}
 	}
-	if assert.Len(t, errs, 1, "want one error line on stderr, got %q", r.stderr) {
-		assert.Contains(t, errs[0], want)
+	switch {
+	case len(errs) != 1:
+		t.Errorf("lock %q: %d error lines on stderr, want one; stderr: %q", r.args, len(errs), r.stderr)
+	case !strings.Contains(errs[0], want):
+		t.Errorf("lock %q: error line %q, want it to contain %q", r.args, errs[0], want)
 	}
-	assert.NotContains(t, r.stderr, "goroutine ", "a stack trace")
-	assert.NotContains(t, r.stderr, "panic", "a stack trace")
-	assert.NotContains(t, r.stderr, "DATA RACE")
+	for _, bad := range []string{"goroutine ", "panic"} {
+		if strings.Contains(r.stderr, bad) {
+			t.Errorf("lock %q: stderr contains %q, want no stack trace; stderr: %s", r.args, bad, r.stderr)
+		}
+	}
+	if strings.Contains(r.stderr, "DATA RACE") {
+		t.Errorf("lock %q: stderr reports a data race: %s", r.args, r.stderr)
+	}
 }
 
 // waitFile waits up to 20s for path to exist.
@@ -253,6 +282,8 @@ func waitFile(t *testing.T, path string) {
 func decode[T any](t *testing.T, s string) T {
 	t.Helper()
 	var v T
-	require.NoError(t, json.Unmarshal([]byte(s), &v), "output: %s", s)
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		t.Fatalf("decoding the output as %T: %v; output: %s", v, err, s)
+	}
 	return v
 }
