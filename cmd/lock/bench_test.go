@@ -2,11 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
-
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	lock "github.com/leverege/lock"
 	"github.com/leverege/lock/memlock"
@@ -14,45 +13,86 @@ import (
 
 func TestBenchInMemory(t *testing.T) {
 	r := run(t, nil, "bench", "--duration", "1s", "--json")
-	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
+	if !wantExit(t, r, 0, "") {
+		t.FailNow()
+	}
 	res := decode[benchResult](t, r.stdout)
-	assert.Contains(t, res.Backend, "in-memory")
-	assert.Greater(t, res.Acquisitions, int64(10))
-	assert.Zero(t, res.Violations)
-	assert.Zero(t, res.LostUpdates)
-	assert.Greater(t, res.LockWaitMs.Max, 0.0)
-	assert.LessOrEqual(t, res.LockWaitMs.P50, res.LockWaitMs.P99)
+	if !strings.Contains(res.Backend, "in-memory") {
+		t.Errorf("lock bench --json: backend = %q, want it to say in-memory", res.Backend)
+	}
+	if res.Acquisitions <= 10 {
+		t.Errorf("lock bench --duration 1s: %d acquisitions, want more than 10", res.Acquisitions)
+	}
+	if res.Violations != 0 {
+		t.Errorf("lock bench on the in-memory lock: %d violations, want 0", res.Violations)
+	}
+	if res.LostUpdates != 0 {
+		t.Errorf("lock bench on the in-memory lock: %d lost updates, want 0", res.LostUpdates)
+	}
+	if res.LockWaitMs.Max <= 0 {
+		t.Errorf("lock bench: lockWaitMs.max = %v, want more than 0", res.LockWaitMs.Max)
+	}
+	if res.LockWaitMs.P50 > res.LockWaitMs.P99 {
+		t.Errorf("lock bench: lockWaitMs.p50 = %v > p99 = %v, want p50 <= p99", res.LockWaitMs.P50, res.LockWaitMs.P99)
+	}
 
 	// The human report; the progress line is only for terminals.
 	r = run(t, nil, "bench", "--duration", "300ms", "--workers", "2", "--keys", "1")
-	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
-	assert.Contains(t, r.stdout, "violations:    0")
-	assert.Contains(t, r.stdout, "lost updates:  0")
-	assert.NotContains(t, r.stdout, "\r")
+	if !wantExit(t, r, 0, "") {
+		t.FailNow()
+	}
+	for _, want := range []string{"violations:    0", "lost updates:  0"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("lock %q: stdout =\n%s\nwant it to contain %q", r.args, r.stdout, want)
+		}
+	}
+	if strings.Contains(r.stdout, "\r") {
+		t.Errorf("lock %q: stdout = %q, want no \\r (no progress line when not on a terminal)", r.args, r.stdout)
+	}
 
 	// --count bounds it before --duration does.
 	r = run(t, nil, "bench", "--duration", "1m", "--count", "50", "--json")
-	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
+	if !wantExit(t, r, 0, "") {
+		t.FailNow()
+	}
 	res = decode[benchResult](t, r.stdout)
-	assert.GreaterOrEqual(t, res.Acquisitions, int64(50))
-	assert.LessOrEqual(t, res.Acquisitions, int64(50+8))
-	assert.Less(t, r.elapsed, 30*time.Second)
+	if res.Acquisitions < 50 || res.Acquisitions > 50+8 {
+		t.Errorf("lock bench --count 50: %d acquisitions, want 50 to 58 (at most one more per worker, 8 by default)", res.Acquisitions)
+	}
+	if r.elapsed >= 30*time.Second {
+		t.Errorf("lock bench --duration 1m --count 50 took %v, want less than 30s: --count bounds it before --duration does", r.elapsed)
+	}
 }
 
 func TestBenchRedis(t *testing.T) {
 	ms := masters(t)
 	r := run(t, redisEnv(ms), "bench", "--duration", "1s", "--workers", "4", "--keys", "2", "--json")
-	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
+	if !wantExit(t, r, 0, "") {
+		t.FailNow()
+	}
 	res := decode[benchResult](t, r.stdout)
-	assert.Contains(t, res.Backend, "redis, 3 master(s)")
-	assert.Greater(t, res.Acquisitions, int64(10))
-	assert.Zero(t, res.Violations)
-	assert.Zero(t, res.LostUpdates)
-	assert.Zero(t, res.UnlockErrors)
+	if !strings.Contains(res.Backend, "redis, 3 master(s)") {
+		t.Errorf(`lock bench --json on 3 masters: backend = %q, want it to contain "redis, 3 master(s)"`, res.Backend)
+	}
+	if res.Acquisitions <= 10 {
+		t.Errorf("lock bench --duration 1s on 3 masters: %d acquisitions, want more than 10", res.Acquisitions)
+	}
+	if res.Violations != 0 {
+		t.Errorf("lock bench on 3 masters: %d violations, want 0", res.Violations)
+	}
+	if res.LostUpdates != 0 {
+		t.Errorf("lock bench on 3 masters: %d lost updates, want 0", res.LostUpdates)
+	}
+	if res.UnlockErrors != 0 {
+		t.Errorf("lock bench on 3 masters: %d unlock errors, want 0", res.UnlockErrors)
+	}
 
 	// With no quorum nothing is acquired: 69.
-	require.NoError(t, ms[0].Pause(t.Context()))
-	require.NoError(t, ms[1].Pause(t.Context()))
+	for _, m := range ms[:2] {
+		if err := m.Pause(t.Context()); err != nil {
+			t.Fatalf("pausing %s: %v", m.Addr(), err)
+		}
+	}
 	r = run(t, redisEnv(ms), "bench", "--duration", "1s", "--workers", "2")
 	oneLineError(t, r, exitUnavailable, "no Lock call finished within 1s")
 }
@@ -62,28 +102,56 @@ func TestBenchRedis(t *testing.T) {
 func TestBenchCatchesBrokenLock(t *testing.T) {
 	o := benchOpts{workers: 4, keys: 1, duration: 300 * time.Millisecond, hold: time.Millisecond, ttl: time.Second, count: 1000}
 	res, err := runBench(context.Background(), grantAll{}, o, new(benchStats))
-	require.NoError(t, err)
-	assert.Greater(t, res.Acquisitions, int64(0))
-	assert.Greater(t, res.Violations, 0)
-	assert.NotEmpty(t, res.ViolationExamples)
-	assert.Greater(t, res.LostUpdates, int64(0))
+	if err != nil {
+		t.Fatalf("runBench(a Locker that grants every Lock) err = %v, want nil", err)
+	}
+	if res.Acquisitions <= 0 {
+		t.Errorf("runBench(a Locker that grants every Lock): %d acquisitions, want more than 0", res.Acquisitions)
+	}
+	if res.Violations <= 0 {
+		t.Errorf("runBench(a Locker that grants every Lock): %d violations, want more than 0", res.Violations)
+	}
+	if len(res.ViolationExamples) == 0 {
+		t.Errorf("runBench(a Locker that grants every Lock): no violation examples, want some")
+	}
+	if res.LostUpdates <= 0 {
+		t.Errorf("runBench(a Locker that grants every Lock): %d lost updates, want more than 0", res.LostUpdates)
+	}
 	err = benchVerdict(res, o)
 	var ex *exitError
-	require.ErrorAs(t, err, &ex)
-	assert.Equal(t, exitCheckFailed, ex.code)
-	assert.Contains(t, err.Error(), "mutual exclusion violated")
+	if !errors.As(err, &ex) {
+		t.Fatalf("benchVerdict(the broken lock's result) = %v, want an *exitError", err)
+	}
+	if ex.code != exitCheckFailed {
+		t.Errorf("benchVerdict(the broken lock's result): exit status %d, want %d (exitCheckFailed)", ex.code, exitCheckFailed)
+	}
+	if !strings.Contains(err.Error(), "mutual exclusion violated") {
+		t.Errorf("benchVerdict(the broken lock's result) = %v, want it to say \"mutual exclusion violated\"", err)
+	}
 
 	// The same workload on a real lock passes.
 	m, err := memlock.New(memlock.WithRetry(-1))
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("memlock.New(WithRetry(-1)) err = %v, want nil", err)
+	}
 	l := lock.InMemory(m)
 	defer l.Destroy()
 	res, err = runBench(context.Background(), l, o, new(benchStats))
-	require.NoError(t, err)
-	assert.Greater(t, res.Acquisitions, int64(0))
-	assert.Zero(t, res.Violations)
-	assert.Zero(t, res.LostUpdates)
-	assert.NoError(t, benchVerdict(res, o))
+	if err != nil {
+		t.Fatalf("runBench(memlock) err = %v, want nil", err)
+	}
+	if res.Acquisitions <= 0 {
+		t.Errorf("runBench(memlock): %d acquisitions, want more than 0", res.Acquisitions)
+	}
+	if res.Violations != 0 {
+		t.Errorf("runBench(memlock): %d violations, want 0", res.Violations)
+	}
+	if res.LostUpdates != 0 {
+		t.Errorf("runBench(memlock): %d lost updates, want 0", res.LostUpdates)
+	}
+	if err := benchVerdict(res, o); err != nil {
+		t.Errorf("benchVerdict(memlock's result) = %v, want nil", err)
+	}
 }
 
 // grantAll is a broken Locker: every Lock succeeds. It embeds the

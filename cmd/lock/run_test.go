@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,9 +17,22 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
+
+// eventually reports whether cond held within waitFor, checking it at
+// once and then every tick.
+func eventually(waitFor, tick time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(waitFor)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().Add(tick).After(deadline) {
+			return false
+		}
+		time.Sleep(tick)
+	}
+}
 
 // Three tools contend for one key, twice each: their commands' intervals,
 // stamped by the commands themselves, never overlap, and each got its own
@@ -40,20 +54,30 @@ func TestRunNoOverlap(t *testing.T) {
 	}
 	wg.Wait()
 	for _, r := range results {
-		assert.Equal(t, 0, r.code, "stderr: %s", r.stderr)
-		assert.Empty(t, r.stderr)
+		wantExit(t, r, 0, "")
+		if r.stderr != "" {
+			t.Errorf("lock %q: stderr = %q, want nothing", r.args, r.stderr)
+		}
 	}
 
 	b, err := os.ReadFile(log)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("reading the commands' log: %v", err)
+	}
 	type span struct{ start, end int64 }
 	spans := map[string]*span{}
 	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		f := strings.Fields(line)
-		require.Len(t, f, 4, "line %q", line)
-		assert.Equal(t, "cli:shared", f[3], "LOCK_KEY")
+		if len(f) != 4 {
+			t.Fatalf("log line %q: %d fields, want 4 (start|end, time, LOCK_VALUE, LOCK_KEY)", line, len(f))
+		}
+		if f[3] != "cli:shared" {
+			t.Errorf("log line %q: LOCK_KEY = %q, want %q", line, f[3], "cli:shared")
+		}
 		ns, err := strconv.ParseInt(f[1], 10, 64)
-		require.NoError(t, err, "line %q", line)
+		if err != nil {
+			t.Fatalf("log line %q: time: %v", line, err)
+		}
 		s := spans[f[2]]
 		if s == nil {
 			s = &span{}
@@ -65,16 +89,22 @@ func TestRunNoOverlap(t *testing.T) {
 			s.end = ns
 		}
 	}
-	require.Len(t, spans, tools*rounds, "one lock value per run:\n%s", b)
+	if len(spans) != tools*rounds {
+		t.Fatalf("%d lock values in the log, want %d: one lock value per run:\n%s", len(spans), tools*rounds, b)
+	}
 	var list []span
 	for v, s := range spans {
-		require.True(t, s.start > 0 && s.end >= s.start, "value %s: %+v", v, *s)
+		if !(s.start > 0 && s.end >= s.start) {
+			t.Fatalf("value %s: %+v, want a start and an end no earlier than it", v, *s)
+		}
 		list = append(list, *s)
 	}
 	slices.SortFunc(list, func(a, b span) int { return int(a.start - b.start) })
 	for i := 1; i < len(list); i++ {
-		assert.GreaterOrEqual(t, list[i].start, list[i-1].end, "run %d started %v before run %d ended",
-			i, time.Duration(list[i-1].end-list[i].start), i-1)
+		if list[i].start < list[i-1].end {
+			t.Errorf("run %d started %v before run %d ended, want no overlap",
+				i, time.Duration(list[i-1].end-list[i].start), i-1)
+		}
 	}
 }
 
@@ -85,44 +115,70 @@ func TestRunNotAcquired(t *testing.T) {
 	env := redisEnv(ms)
 	l := locker(t, ms, "")
 	held, err := l.Lock(t.Context(), "nightly-report", 30*time.Second)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf(`Lock("nightly-report", 30s) err = %v, want nil`, err)
+	}
 
 	r := run(t, env, "run", "--no-wait", "nightly-report", "--", "sh", "-c", "echo ran")
 	oneLineError(t, r, exitNotAcquired, "not acquired, held elsewhere")
-	assert.Contains(t, r.stderr, "held by another owner")
-	assert.Regexp(t, `the key is on 3 of 3 masters for another [0-9.]+s( to [0-9.]+s)?\)`, r.stderr,
-		"the message gives the key's remaining ttl on the masters that hold it")
-	assert.Empty(t, r.stdout, "the command must not run")
-	assert.Less(t, r.elapsed, 5*time.Second)
+	if !strings.Contains(r.stderr, "held by another owner") {
+		t.Errorf(`lock %q: stderr = %q, want it to say "held by another owner"`, r.args, r.stderr)
+	}
+	if want := regexp.MustCompile(`the key is on 3 of 3 masters for another [0-9.]+s( to [0-9.]+s)?\)`); !want.MatchString(r.stderr) {
+		t.Errorf("lock %q: stderr = %q, want it to match %s: the message gives the key's remaining ttl on the masters that hold it", r.args, r.stderr, want)
+	}
+	if r.stdout != "" {
+		t.Errorf("lock %q: stdout = %q, want nothing: the command must not run", r.args, r.stdout)
+	}
+	if r.elapsed >= 5*time.Second {
+		t.Errorf("lock %q took %v, want less than 5s", r.args, r.elapsed)
+	}
 
 	r = run(t, env, "run", "--wait", "500ms", "nightly-report", "--", "sh", "-c", "echo ran")
 	oneLineError(t, r, exitNotAcquired, "not acquired, held elsewhere")
-	assert.Contains(t, r.stderr, "held by another owner")
-	assert.Empty(t, r.stdout, "the command must not run")
-	assert.GreaterOrEqual(t, r.elapsed, 500*time.Millisecond)
+	if !strings.Contains(r.stderr, "held by another owner") {
+		t.Errorf(`lock %q: stderr = %q, want it to say "held by another owner"`, r.args, r.stderr)
+	}
+	if r.stdout != "" {
+		t.Errorf("lock %q: stdout = %q, want nothing: the command must not run", r.args, r.stdout)
+	}
+	if r.elapsed < 500*time.Millisecond {
+		t.Errorf("lock %q gave up after %v, want at least the 500ms of --wait", r.args, r.elapsed)
+	}
 
 	// Released while a tool waits: it gets the lock.
 	p := start(t, env, "run", "--wait", "30s", "nightly-report", "--", "sh", "-c", "echo ran")
 	time.Sleep(300 * time.Millisecond)
-	require.NoError(t, held.Unlock(t.Context()))
+	if err := held.Unlock(t.Context()); err != nil {
+		t.Fatalf(`Unlock of "nightly-report" err = %v, want nil`, err)
+	}
 	r = p.wait(t, 30*time.Second)
-	assert.Equal(t, 0, r.code, "stderr: %s", r.stderr)
-	assert.Equal(t, "ran\n", r.stdout)
+	wantExit(t, r, 0, "")
+	if r.stdout != "ran\n" {
+		t.Errorf("lock %q after the key was released: stdout = %q, want %q", r.args, r.stdout, "ran\n")
+	}
 
 	r = run(t, env, "run", "--no-wait", "nightly-report", "--", "sh", "-c", "echo ran")
-	assert.Equal(t, 0, r.code, "stderr: %s", r.stderr)
-	assert.Equal(t, "ran\n", r.stdout)
+	wantExit(t, r, 0, "")
+	if r.stdout != "ran\n" {
+		t.Errorf("lock %q of a free key: stdout = %q, want %q", r.args, r.stdout, "ran\n")
+	}
 }
 
 // With two of three masters paused, the lock cannot be had: 69, not 75.
 func TestRunUnavailable(t *testing.T) {
 	ms := masters(t)
 	env := redisEnv(ms)
-	require.NoError(t, ms[1].Pause(t.Context()))
-	require.NoError(t, ms[2].Pause(t.Context()))
+	for _, m := range ms[1:] {
+		if err := m.Pause(t.Context()); err != nil {
+			t.Fatalf("pausing %s: %v", m.Addr(), err)
+		}
+	}
 	r := run(t, env, "run", "--no-wait", "k", "--", "sh", "-c", "echo ran")
 	oneLineError(t, r, exitUnavailable, "too few masters answer")
-	assert.Empty(t, r.stdout, "the command must not run")
+	if r.stdout != "" {
+		t.Errorf("lock %q: stdout = %q, want nothing: the command must not run", r.args, r.stdout)
+	}
 	// Waiting does not turn "too few masters" into "held elsewhere".
 	r = run(t, env, "run", "--wait", "300ms", "k", "--", "sh", "-c", "echo ran")
 	oneLineError(t, r, exitUnavailable, "too few masters answer")
@@ -136,8 +192,9 @@ func TestRunMisconfigured(t *testing.T) {
 	cfg := fmt.Sprintf(`{"type":"redis","connections":[{"host":"127.0.0.1","port":%d,"password":"wrong"},{"host":"127.0.0.1","port":%d,"password":"wrong"},{"host":"127.0.0.1","port":%d,"password":"wrong"}],"lockOptions":{"retryCount":-1}}`,
 		ms[0].Port(), ms[1].Port(), ms[2].Port())
 	for _, m := range ms {
-		_, err := m.Do(t.Context(), "CONFIG", "SET", "requirepass", "right")
-		require.NoError(t, err)
+		if _, err := m.Do(t.Context(), "CONFIG", "SET", "requirepass", "right"); err != nil {
+			t.Fatalf("CONFIG SET requirepass on %s: %v", m.Addr(), err)
+		}
 	}
 	t.Cleanup(func() {
 		for _, m := range ms {
@@ -149,9 +206,15 @@ func TestRunMisconfigured(t *testing.T) {
 	})
 	r := run(t, []string{"LOCK_CONFIG=" + cfg}, "run", "--wait", "30s", "k", "--", "sh", "-c", "echo ran")
 	oneLineError(t, r, exitConfig, "the masters refuse this configuration")
-	assert.Contains(t, r.stderr, "WRONGPASS")
-	assert.Empty(t, r.stdout, "the command must not run")
-	assert.Less(t, r.elapsed, 5*time.Second, "retried a configuration error")
+	if !strings.Contains(r.stderr, "WRONGPASS") {
+		t.Errorf("lock %q with a wrong password: stderr = %q, want it to give the masters' WRONGPASS", r.args, r.stderr)
+	}
+	if r.stdout != "" {
+		t.Errorf("lock %q: stdout = %q, want nothing: the command must not run", r.args, r.stdout)
+	}
+	if r.elapsed >= 5*time.Second {
+		t.Errorf("lock %q with a wrong password took %v, want less than 5s: retried a configuration error", r.args, r.elapsed)
+	}
 }
 
 // A lost lock stops the command: SIGTERM to its process group (its
@@ -174,26 +237,40 @@ func TestRunLostLock(t *testing.T) {
 			p := start(t, env, "run", "--ttl", "1s", "--grace", "500ms", "k", "--", "sh", "-c", tc.script, "sh", ready, marker, pidFile)
 			waitFile(t, ready)
 			grandchild := readPid(t, pidFile)
-			require.True(t, alive(grandchild), "the command's sleep runs")
+			if !alive(grandchild) {
+				t.Fatalf("the command's sleep (pid %d) does not run, want it running", grandchild)
+			}
 
 			paused := time.Now()
-			require.NoError(t, ms[1].Pause(t.Context()))
-			require.NoError(t, ms[2].Pause(t.Context()))
+			for _, m := range ms[1:] {
+				if err := m.Pause(t.Context()); err != nil {
+					t.Fatalf("pausing %s: %v", m.Addr(), err)
+				}
+			}
 			r := p.wait(t, 30*time.Second)
 			took := time.Since(paused)
 
 			oneLineError(t, r, exitLost, "the lock was lost while the command ran")
+			want := "sent SIGTERM; the command exited with status 0"
 			if tc.killed {
-				assert.Contains(t, r.stderr, "SIGKILL after 500ms")
-			} else {
-				assert.Contains(t, r.stderr, "sent SIGTERM; the command exited with status 0")
+				want = "SIGKILL after 500ms"
+			}
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("lock %q: stderr = %q, want it to contain %q", r.args, r.stderr, want)
 			}
 			got, err := os.ReadFile(marker)
-			require.NoError(t, err, "the command got no SIGTERM")
-			assert.Equal(t, "TERM\n", string(got))
-			assert.Less(t, took, 10*time.Second, "a 1s lock should be given up within a few seconds")
-			assert.Eventually(t, func() bool { return !alive(grandchild) }, 5*time.Second, 20*time.Millisecond,
-				"the command's own child must be stopped too")
+			if err != nil {
+				t.Fatalf("reading the command's marker file: %v: the command got no SIGTERM", err)
+			}
+			if string(got) != "TERM\n" {
+				t.Errorf("the command's marker file = %q, want %q (one SIGTERM)", got, "TERM\n")
+			}
+			if took >= 10*time.Second {
+				t.Errorf("lock run --ttl 1s exited %v after 2 of 3 masters paused, want less than 10s: a 1s lock should be given up within a few seconds", took)
+			}
+			if !eventually(5*time.Second, 20*time.Millisecond, func() bool { return !alive(grandchild) }) {
+				t.Errorf("the command's child (pid %d) still runs 5s on: the command's own child must be stopped too", grandchild)
+			}
 		})
 	}
 }
@@ -201,9 +278,13 @@ func TestRunLostLock(t *testing.T) {
 func readPid(t *testing.T, path string) int {
 	t.Helper()
 	b, err := os.ReadFile(path)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("reading the pid file: %v", err)
+	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("pid file %s = %q: %v", path, b, err)
+	}
 	return pid
 }
 
@@ -240,19 +321,30 @@ func TestRunForwardsSignals(t *testing.T) {
 			p := start(t, env, "run", "--ttl", "5s", "fwd", "--", "sh", "-c", script, "sh", ready, marker, pidFile)
 			waitFile(t, ready)
 			grandchild := readPid(t, pidFile)
-			require.NoError(t, p.cmd.Process.Signal(sig))
+			if err := p.cmd.Process.Signal(sig); err != nil {
+				t.Fatalf("sending %v to the tool: %v", sig, err)
+			}
 			r := p.wait(t, 30*time.Second)
-			assert.Equal(t, 7, r.code, "the command's own status; stderr: %s", r.stderr)
-			assert.Empty(t, r.stderr)
+			wantExit(t, r, 7, "the command's own status")
+			if r.stderr != "" {
+				t.Errorf("lock %q: stderr = %q, want nothing", r.args, r.stderr)
+			}
 			got, err := os.ReadFile(marker)
-			require.NoError(t, err, "the command did not get the signal")
-			assert.Equal(t, strings.TrimPrefix(signalName(sig), "SIG")+"\n", string(got))
-			assert.Less(t, r.elapsed, 4*time.Second, "a leftover kept the pipes open")
-			assert.Eventually(t, func() bool { return !alive(grandchild) }, 5*time.Second, 20*time.Millisecond,
-				"what the command left running must not outlive the lock")
+			if err != nil {
+				t.Fatalf("reading the command's marker file: %v: the command did not get the signal", err)
+			}
+			if want := strings.TrimPrefix(signalName(sig), "SIG") + "\n"; string(got) != want {
+				t.Errorf("the command's marker file = %q, want %q", got, want)
+			}
+			if r.elapsed >= 4*time.Second {
+				t.Errorf("lock %q took %v, want less than 4s: a leftover kept the pipes open", r.args, r.elapsed)
+			}
+			if !eventually(5*time.Second, 20*time.Millisecond, func() bool { return !alive(grandchild) }) {
+				t.Errorf("the command's child (pid %d) still runs 5s on: what the command left running must not outlive the lock", grandchild)
+			}
 
 			r = run(t, env, "run", "--no-wait", "fwd", "--", "true")
-			assert.Equal(t, 0, r.code, "the lock was not released: %s", r.stderr)
+			wantExit(t, r, 0, "the signalled run released the lock")
 		})
 	}
 }
@@ -264,16 +356,24 @@ func TestRunInterruptedWhileWaiting(t *testing.T) {
 	env := redisEnv(ms)
 	l := locker(t, ms, "")
 	held, err := l.Lock(t.Context(), "busy", 30*time.Second)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf(`Lock("busy", 30s) err = %v, want nil`, err)
+	}
 	defer func() { _ = held.Unlock(context.Background()) }()
 
 	p := start(t, env, "run", "--wait", "30s", "busy", "--", "sh", "-c", "echo ran")
 	time.Sleep(time.Second) // the tool is waiting by now
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGINT))
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatalf("sending SIGINT to the tool: %v", err)
+	}
 	r := p.wait(t, 10*time.Second)
 	oneLineError(t, r, 128+int(syscall.SIGINT), "interrupted by SIGINT while waiting for the lock")
-	assert.Empty(t, r.stdout)
-	assert.Less(t, r.elapsed, 10*time.Second)
+	if r.stdout != "" {
+		t.Errorf("lock %q: stdout = %q, want nothing: the command must not run", r.args, r.stdout)
+	}
+	if r.elapsed >= 10*time.Second {
+		t.Errorf("lock %q took %v, want less than 10s", r.args, r.elapsed)
+	}
 }
 
 // With fencing configured, the command gets LOCK_FENCE, and each
@@ -285,14 +385,24 @@ func TestRunFence(t *testing.T) {
 	var last uint64
 	for range 3 {
 		r := run(t, env, "run", "fenced", "--", "sh", "-c", `echo "$LOCK_FENCE"`)
-		require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
+		if !wantExit(t, r, 0, "") {
+			t.FailNow()
+		}
 		fence, err := strconv.ParseUint(strings.TrimSpace(r.stdout), 10, 64)
-		require.NoError(t, err, "LOCK_FENCE=%q", r.stdout)
-		assert.Greater(t, fence, last)
+		if err != nil {
+			t.Fatalf("LOCK_FENCE=%q: %v, want a number", r.stdout, err)
+		}
+		if fence <= last {
+			t.Errorf("LOCK_FENCE = %d, want more than the last run's %d", fence, last)
+		}
 		last = fence
 	}
 	// Without fencing there is no LOCK_FENCE.
 	r := run(t, redisEnv(ms), "run", "unfenced", "--", "sh", "-c", `echo "${LOCK_FENCE-unset}"`)
-	require.Equal(t, 0, r.code, "stderr: %s", r.stderr)
-	assert.Equal(t, "unset\n", r.stdout)
+	if !wantExit(t, r, 0, "") {
+		t.FailNow()
+	}
+	if r.stdout != "unset\n" {
+		t.Errorf("lock %q without fencing: stdout = %q, want %q (no LOCK_FENCE)", r.args, r.stdout, "unset\n")
+	}
 }
