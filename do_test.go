@@ -79,7 +79,7 @@ func TestDoSettings(t *testing.T) {
 	} {
 		err := Do(t.Context(), f, "k", 100*time.Millisecond, nop, tc.opts...)
 		if !errors.Is(err, lockerr.ErrInvalidArgument) {
-			t.Errorf("Do(ttl 100ms, %s) err = %v, want it to match %v", tc.name, err, lockerr.ErrInvalidArgument)
+			t.Errorf("Do(ttl 100ms, %s) err = %v, want ErrInvalidArgument", tc.name, err)
 		}
 	}
 	if f.unlocked != 0 {
@@ -130,10 +130,10 @@ func TestDoExpiresDuringStalledExtend(t *testing.T) {
 		return nil
 	}, Guard(60*time.Millisecond))
 	if !errors.Is(err, lockerr.ErrLost) {
-		t.Errorf("Do(ttl 300ms, Extend stuck 1s) err = %v, want it to match %v", err, lockerr.ErrLost)
+		t.Errorf("Do(ttl 300ms, Extend stuck 1s) err = %v, want ErrLost", err)
 	}
 	if !errors.Is(err, lockerr.ErrExpired) {
-		t.Errorf("Do(ttl 300ms, Extend stuck 1s) err = %v, want it to match %v", err, lockerr.ErrExpired)
+		t.Errorf("Do(ttl 300ms, Extend stuck 1s) err = %v, want ErrExpired", err)
 	}
 	if !ended.Before(exp) {
 		t.Errorf("Do(ttl 300ms, Extend stuck 1s): the function's context ended %v after the validity did, want before", ended.Sub(exp))

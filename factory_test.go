@@ -32,7 +32,7 @@ func TestCreateDefaultsToMemory(t *testing.T) {
 	start := time.Now()
 	_, err = l.LockNs(ctx, "k", time.Second)
 	if !errors.Is(err, lock.ErrNotAcquired) {
-		t.Fatalf(`LockNs("k", 1s) of a held key: err = %v, want it to match %v`, err, lock.ErrNotAcquired)
+		t.Fatalf(`LockNs("k", 1s) of a held key: err = %v, want lock.ErrNotAcquired`, err)
 	}
 	if took := time.Since(start); took >= 50*time.Millisecond {
 		t.Errorf(`LockNs("k", 1s) of a held key took %v, want less than 50ms: the default retries nothing`, took)
@@ -150,7 +150,7 @@ func TestErrorsAreShared(t *testing.T) {
 	}
 	_, err = l.Lock(t.Context(), "k", time.Second)
 	if !errors.Is(err, lock.ErrDestroyed) {
-		t.Errorf(`Lock("k") after Destroy: err = %v, want it to match lock.ErrDestroyed`, err)
+		t.Errorf(`Lock("k") after Destroy: err = %v, want lock.ErrDestroyed`, err)
 	}
 	var le *lock.Error
 	if !errors.As(err, &le) {

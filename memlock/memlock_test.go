@@ -62,7 +62,7 @@ func TestExpiryIsExact(t *testing.T) {
 	c.Add(time.Second - time.Nanosecond)
 	_, err = m.Lock(ctx, "k", time.Second)
 	if !errors.Is(err, lockerr.ErrNotAcquired) {
-		t.Fatalf(`Lock("k", 1s) one nanosecond before expiry: err = %v, want it to match %v`, err, lockerr.ErrNotAcquired)
+		t.Fatalf(`Lock("k", 1s) one nanosecond before expiry: err = %v, want ErrNotAcquired`, err)
 	}
 	ext, err := lk.Extend(ctx, time.Second)
 	if err != nil {
@@ -75,13 +75,13 @@ func TestExpiryIsExact(t *testing.T) {
 	c.Add(time.Second)
 	_, err = ext.Extend(ctx, time.Second)
 	if !errors.Is(err, lockerr.ErrNotHeld) {
-		t.Fatalf("Extend(1s) at the expiration: err = %v, want it to match %v", err, lockerr.ErrNotHeld)
+		t.Fatalf("Extend(1s) at the expiration: err = %v, want ErrNotHeld", err)
 	}
 	if !errors.Is(err, lock.ErrExpired) {
-		t.Errorf("Extend(1s) at the expiration: err = %v, want it to match %v", err, lock.ErrExpired)
+		t.Errorf("Extend(1s) at the expiration: err = %v, want lock.ErrExpired", err)
 	}
 	if err := ext.Unlock(ctx); !errors.Is(err, lockerr.ErrNotHeld) {
-		t.Fatalf("Unlock at the expiration: err = %v, want it to match %v", err, lockerr.ErrNotHeld)
+		t.Fatalf("Unlock at the expiration: err = %v, want ErrNotHeld", err)
 	}
 	_, err = m.Lock(ctx, "k", time.Second)
 	if err != nil {
@@ -110,7 +110,7 @@ func TestExpiredEntriesAreSwept(t *testing.T) {
 	}
 	_, err = m.Lock(ctx, "live", time.Second)
 	if !errors.Is(err, lockerr.ErrNotAcquired) {
-		t.Fatalf(`Lock("live", 1s) while held: err = %v, want it to match %v: a live key was swept`, err, lockerr.ErrNotAcquired)
+		t.Fatalf(`Lock("live", 1s) while held: err = %v, want ErrNotAcquired: a live key was swept`, err)
 	}
 	if err := live.Unlock(ctx); err != nil {
 		t.Fatalf(`Unlock of "live" err = %v, want nil`, err)
@@ -120,14 +120,14 @@ func TestExpiredEntriesAreSwept(t *testing.T) {
 func TestOptions(t *testing.T) {
 	_, err := memlock.New(memlock.WithDelay(-time.Millisecond))
 	if !errors.Is(err, lockerr.ErrInvalidArgument) {
-		t.Fatalf("New(WithDelay(-1ms)) err = %v, want it to match %v", err, lockerr.ErrInvalidArgument)
+		t.Fatalf("New(WithDelay(-1ms)) err = %v, want ErrInvalidArgument", err)
 	}
 	if !strings.Contains(err.Error(), "delay") {
 		t.Errorf("New(WithDelay(-1ms)) err = %v, want it to name the delay", err)
 	}
 	_, err = memlock.New(memlock.WithClock(nil))
 	if !errors.Is(err, lockerr.ErrInvalidArgument) {
-		t.Fatalf("New(WithClock(nil)) err = %v, want it to match %v", err, lockerr.ErrInvalidArgument)
+		t.Fatalf("New(WithClock(nil)) err = %v, want ErrInvalidArgument", err)
 	}
 }
 
@@ -171,7 +171,7 @@ func TestDestroyWhileBusy(t *testing.T) {
 	}
 	for err := range errs {
 		if !errors.Is(err, lockerr.ErrDestroyed) {
-			t.Errorf("a worker's Lock or Unlock during Destroy: err = %v, want it to match %v", err, lockerr.ErrDestroyed)
+			t.Errorf("a worker's Lock or Unlock during Destroy: err = %v, want ErrDestroyed", err)
 		}
 	}
 }

@@ -22,7 +22,7 @@ func TestMain(m *testing.M) { os.Exit(leakcheck.Main(m)) }
 func wantErrIs(t *testing.T, what string, err, target error) {
 	t.Helper()
 	if !errors.Is(err, target) {
-		t.Errorf("%s err = %v, want it to match %v", what, err, target)
+		t.Errorf("%s err = %v, want it to match %q", what, err, target)
 	}
 }
 
@@ -139,7 +139,7 @@ func TestRunSchedule(t *testing.T) {
 		}
 		wantErrIs(t, "run(30ms ctx, Delay 1h)", err, context.DeadlineExceeded)
 		if !errors.Is(err, lockerr.ErrTaken) {
-			t.Errorf("run(30ms ctx, Delay 1h) err = %v, want it to match %v: the last attempt's detail is kept", err, lockerr.ErrTaken)
+			t.Errorf("run(30ms ctx, Delay 1h) err = %v, want ErrTaken: the last attempt's detail is kept", err)
 		}
 	})
 	t.Run("why", func(t *testing.T) {
@@ -237,10 +237,10 @@ func TestCtxErr(t *testing.T) {
 	cancelCause(shutdown)
 	err := CtxErr(ctx)
 	if !errors.Is(err, context.Canceled) {
-		t.Errorf("CtxErr(ctx cancelled with a cause) = %v, want it to match %v: ctx.Err() must match", err, context.Canceled)
+		t.Errorf("CtxErr(ctx cancelled with a cause) = %v, want context.Canceled: ctx.Err() must match", err)
 	}
 	if !errors.Is(err, shutdown) {
-		t.Errorf("CtxErr(ctx cancelled with a cause) = %v, want it to match %v: the caller's cause must match", err, shutdown)
+		t.Errorf("CtxErr(ctx cancelled with a cause) = %v, want it to match the cause %q: the caller's cause must match", err, shutdown)
 	}
 	if got, want := err.Error(), "shutting down: context canceled"; got != want {
 		t.Errorf("CtxErr(ctx cancelled with a cause).Error() = %q, want %q", got, want)

@@ -159,7 +159,7 @@ func TestRunQueued(t *testing.T) {
 		return attempt[int]{Nodes: []*lockerr.NodeError{{Err: lockerr.ErrTaken}}}
 	}, nil, &w)
 	if !errors.Is(err, lockerr.ErrNotAcquired) {
-		t.Fatalf("run(Retry{Count: 3}, behind another in line) err = %v, want it to match %v", err, lockerr.ErrNotAcquired)
+		t.Fatalf("run(Retry{Count: 3}, behind another in line) err = %v, want ErrNotAcquired", err)
 	}
 	if calls != 1 {
 		t.Errorf("run(Retry{Count: 3}, behind another in line) made %d attempts, want 1: a caller behind another one tries only its last attempt", calls)
@@ -172,7 +172,7 @@ func TestRunQueued(t *testing.T) {
 		t.Errorf("run(Retry{Count: 3}, behind another in line) err.Attempts = %d, want 4: its delays count as attempts", e.Attempts)
 	}
 	if !errors.Is(err, lockerr.ErrTaken) {
-		t.Errorf("run(Retry{Count: 3}, behind another in line) err = %v, want it to match %v: the error names what the masters said", err, lockerr.ErrTaken)
+		t.Errorf("run(Retry{Count: 3}, behind another in line) err = %v, want ErrTaken: the error names what the masters said", err)
 	}
 
 	// First in line, with a delay far longer than the test: a release
@@ -220,7 +220,7 @@ func TestRunSingleAttemptSkipsLine(t *testing.T) {
 		return attempt[int]{}
 	}, nil, &w)
 	if !errors.Is(err, lockerr.ErrNotAcquired) {
-		t.Fatalf("run(Retry{Count: 0}, others in line) err = %v, want it to match %v", err, lockerr.ErrNotAcquired)
+		t.Fatalf("run(Retry{Count: 0}, others in line) err = %v, want ErrNotAcquired", err)
 	}
 	if calls != 1 {
 		t.Errorf("run(Retry{Count: 0}, others in line) made %d attempts, want 1", calls)
