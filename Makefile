@@ -15,7 +15,7 @@ image:
 	bash scripts/redis-image.sh
 
 ## test: every module's tests, with the race detector
-test: image test-lib test-integration test-prom
+test: image test-lib test-integration test-prom test-consumer
 
 ## test-lib: the library's own tests (standard library only; the Redis ones
 ## run redis-server processes)

@@ -12,6 +12,8 @@ import (
 	"github.com/leverege/lock/memlock"
 )
 
+// fakeLock and fakeLocker are a Locker whose one lock can be checked for
+// release, for Do's bookkeeping.
 type fakeLocker struct {
 	mu       sync.Mutex
 	unlocked int

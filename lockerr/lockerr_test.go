@@ -52,6 +52,3 @@ func TestNotHeldHere(t *testing.T) {
 		t.Errorf("NodeError.Error() = %q, want %q", got, want)
 	}
 }
-
-// fakeLock and fakeLocker are a Locker whose one lock can be checked for
-// release, for Do's bookkeeping.

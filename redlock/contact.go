@@ -117,12 +117,12 @@ func (k *contacts) Receive(i int, reply any, err error) {
 		obs.Observe(observe.Event{Kind: observe.KindMaster, Node: i, Addr: k.c.masters[i].name, Err: same})
 	}
 	if demoted {
-		obs.Observe(observe.Event{Kind: observe.KindMaster, Node: i, Addr: k.c.masters[i].name, Err: replicaErr})
+		obs.Observe(observe.Event{Kind: observe.KindMaster, Node: i, Addr: k.c.masters[i].name, Err: errReplica})
 	}
 }
 
-// replicaErr is the answer of a master that is a replica.
-var replicaErr = fmt.Errorf("%w: it is a replica (INFO role:slave): its answers do not count", lockerr.ErrReadOnly)
+// errReplica is the answer of a master that is a replica.
+var errReplica = fmt.Errorf("%w: it is a replica (INFO role:slave): its answers do not count", lockerr.ErrReadOnly)
 
 // isReplica reports whether master i is known to be a replica.
 func (k *contacts) isReplica(i int) bool { return k.masters[i].replica.Load() }

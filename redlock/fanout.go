@@ -170,7 +170,7 @@ func (f *fanout) Receive(i int, reply any, err error) {
 		// A replica answers a script that writes nothing (an Extend or
 		// Unlock of a key it lacks, a refusal) as a master would: none of
 		// its answers counts.
-		err = replicaErr
+		err = errReplica
 	default:
 		value, err = f.req.vote(reply)
 	}

@@ -194,18 +194,29 @@ func start(t *testing.T, env []string, args ...string) *proc {
 // wait waits up to limit for the tool to exit.
 func (p *proc) wait(t *testing.T, limit time.Duration) result {
 	t.Helper()
+	r, err := p.finish(limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// finish waits up to limit for the tool to exit (killing it then), and
+// says what went wrong rather than stopping the test, for goroutines that
+// a test starts (which must not call t.Fatal).
+func (p *proc) finish(limit time.Duration) (result, error) {
 	done := make(chan error, 1)
 	go func() { done <- p.cmd.Wait() }()
 	select {
 	case err := <-done:
 		var ee *exec.ExitError
 		if err != nil && !errors.As(err, &ee) {
-			t.Fatalf("lock %v: %v", p.cmd.Args[1:], err)
+			return result{}, fmt.Errorf("lock %v: %v", p.cmd.Args[1:], err)
 		}
 	case <-time.After(limit):
 		_ = p.cmd.Process.Kill()
 		<-done
-		t.Fatalf("lock %v still ran after %v; stderr: %s", p.cmd.Args[1:], limit, p.stderr.String())
+		return result{}, fmt.Errorf("lock %v still ran after %v; stderr: %s", p.cmd.Args[1:], limit, p.stderr.String())
 	}
 	return result{
 		args:    p.cmd.Args[1:],
@@ -213,13 +224,24 @@ func (p *proc) wait(t *testing.T, limit time.Duration) result {
 		stdout:  p.stdout.String(),
 		stderr:  p.stderr.String(),
 		elapsed: time.Since(p.began),
-	}
+	}, nil
 }
 
 // run runs the tool to its end (at most a minute).
 func run(t *testing.T, env []string, args ...string) result {
 	t.Helper()
 	return start(t, env, args...).wait(t, time.Minute)
+}
+
+// runAside is run for a goroutine the test starts: it reports what went
+// wrong rather than stopping the test.
+func runAside(env []string, args ...string) (result, error) {
+	p := command(env, args...)
+	p.began = time.Now()
+	if err := p.cmd.Start(); err != nil {
+		return result{}, fmt.Errorf("start lock %q: %v", args, err)
+	}
+	return p.finish(time.Minute)
 }
 
 // wantExit reports, without stopping the test, an exit status of r other

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -45,14 +46,18 @@ func TestRunNoOverlap(t *testing.T) {
 	const tools, rounds = 3, 2
 	var wg sync.WaitGroup
 	results := make([]result, tools*rounds)
+	errs := make([]error, tools*rounds)
 	for i := range tools {
 		wg.Go(func() {
 			for j := range rounds {
-				results[i*rounds+j] = run(t, env, "run", "--namespace", "cli", "--wait", "30s", "shared", "--", "sh", "-c", script, "sh", log)
+				results[i*rounds+j], errs[i*rounds+j] = runAside(env, "run", "--namespace", "cli", "--wait", "30s", "shared", "--", "sh", "-c", script, "sh", log)
 			}
 		})
 	}
 	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
 	for _, r := range results {
 		wantExit(t, r, 0, "")
 		if r.stderr != "" {
