@@ -146,7 +146,7 @@ type keeper struct {
 }
 
 func (k *keeper) run() {
-	start := time.Now() // of the acquisition, near enough: before Lock returned is safe
+	start := time.Now() // after Lock returned: later than the acquisition, so renewals come early, never late
 	renew := time.NewTimer(time.Until(start.Add(k.o.every)))
 	defer renew.Stop()
 	// The function's context ends at the guard before the validity's end

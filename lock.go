@@ -98,8 +98,8 @@ var (
 )
 
 // ErrNotHeldHere is the per-master reason, in a NodeError, for a master on
-// which Extend or Unlock found the key gone or holding another value; it
-// matches ErrNotHeld.
+// which Extend or Unlock found the key gone or holding another value. It
+// does not match ErrNotHeld: whether the lock is lost is the call's error.
 var ErrNotHeldHere = lockerr.ErrNotHeldHere
 
 // NotHeldHere is the former name of ErrNotHeldHere.

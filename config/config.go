@@ -238,12 +238,14 @@ func (c Connection) endpoint() (endpoint, error) {
 	switch {
 	case c.Host == "":
 		return endpoint{}, &connErr{"host", "must not be empty"}
-	case strings.ContainsAny(c.Host, "/ "):
-		return endpoint{}, &connErr{"host", fmt.Sprintf("%q is not a host name or address", c.Host)}
+	case strings.ContainsAny(c.Host, "/ @") || (strings.Contains(c.Host, ":") && net.ParseIP(c.Host) == nil):
+		return endpoint{}, &connErr{"host", fmt.Sprintf("%q is not a host name or address (give the port in port)", c.Host)}
 	case c.Port < 1 || c.Port > 65535:
 		return endpoint{}, &connErr{"port", fmt.Sprintf("%d is not a TCP port (1-65535)", c.Port)}
 	case c.DB < 0:
 		return endpoint{}, &connErr{"db", fmt.Sprintf("%d must not be negative", c.DB)}
+	case c.Username != "" && c.Password == "":
+		return endpoint{}, &connErr{"password", fmt.Sprintf("missing: username %q needs a password (no AUTH is sent without one)", c.Username)}
 	}
 	return endpoint{host: c.Host, port: c.Port, username: c.Username, password: c.Password, db: c.DB, tls: c.TLS}, nil
 }
@@ -280,6 +282,9 @@ func parseURL(raw string) (endpoint, error) {
 	}
 	if e.host == "" {
 		return endpoint{}, bad("no host")
+	}
+	if strings.Contains(e.host, ":") && net.ParseIP(e.host) == nil {
+		return endpoint{}, bad("the host is not a host name or address")
 	}
 	if p := u.Port(); p != "" {
 		if e.port, err = strconv.Atoi(p); err != nil || e.port < 1 || e.port > 65535 {

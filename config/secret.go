@@ -202,6 +202,23 @@ func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(attrs...)
 }
 
+// Format formats c as fmt formats a struct, for every verb, but with the
+// passwords and private keys of its connections shown as xxxxx (a Config
+// inside another value printed with %s or %q is printed field by field,
+// which would show them otherwise).
+func (c Config) Format(f fmt.State, verb rune) {
+	type config Config // the same fields, without Format
+	r := config(c)
+	r.Connections = make([]Connection, len(c.Connections))
+	for i, conn := range c.Connections {
+		r.Connections[i] = conn.redacted()
+	}
+	format(f, verb, r, "config.config", "config.Config")
+}
+
+// String is c as %v formats it: passwords and private keys shown as xxxxx.
+func (c Config) String() string { return fmt.Sprint(c) }
+
 // format prints v (a value of a type without methods, holding no secret
 // any more) with the verb and flags f was given; %#v names the type as
 // real rather than as plain.

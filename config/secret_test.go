@@ -134,3 +134,25 @@ func TestShownRedacted(t *testing.T) {
 		t.Errorf("slog JSON of a Config =\n%s\nwant\n%s", js.String(), want)
 	}
 }
+
+// TestSecretsInsideAnotherValue: a Config held by a caller's value, printed
+// with any verb (%s and %q on a pointer take fmt's field-by-field path),
+// shows no password.
+func TestSecretsInsideAnotherValue(t *testing.T) {
+	cfg, err := config.Parse([]byte(`{"type":"redis","connection":{"url":"redis://app:S3cr3t@10.0.0.1:6379"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type App struct {
+		Name string
+		Lock *config.Config
+	}
+	for _, verb := range []string{"%s", "%q", "%v", "%+v", "%#v", "%x"} {
+		for _, v := range []any{App{"svc", cfg}, []*config.Config{cfg}, cfg, *cfg} {
+			out := fmt.Sprintf(verb, v)
+			if strings.Contains(out, "S3cr3t") {
+				t.Errorf("%s of %T shows the password: %s", verb, v, out)
+			}
+		}
+	}
+}

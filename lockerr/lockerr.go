@@ -29,7 +29,9 @@ var (
 	// quorum: too few masters answered (down, too slow) or the context
 	// ended first. The lock is not known to be lost: after a failed Extend
 	// it keeps its old Expiration, and after a failed Unlock what is left of
-	// it expires with its ttl.
+	// it expires with its ttl. A failed Lock's Cause matches it when too
+	// many masters failed otherwise than "taken" for a quorum to grant even
+	// a free key: masters down, not a key held elsewhere.
 	ErrNoQuorum = errors.New("lock: too few masters answered")
 
 	// ErrDestroyed is returned by every call made after Destroy, and by calls
@@ -50,14 +52,16 @@ var (
 	// "held by another" and from a server error reply.
 	ErrUnreachable = errors.New("unreachable")
 
-	// ErrAuth is wrapped by the per-node error of a master that refused this
-	// client's credentials: WRONGPASS or NOPERM while connecting (AUTH,
-	// SELECT), or NOAUTH (a password is needed). It is a configuration
-	// error: a Lock that cannot reach a quorum for such reasons fails at
-	// once, without its retries. A NOPERM in answer to a lock's own command
-	// (an ACL that lacks one of the commands the library needs) is not
-	// ErrAuth but the server's reply, carried as it is.
-	ErrAuth = errors.New("authentication refused")
+	// ErrAuth is wrapped by the per-node error of a master that refused
+	// what this client sends it while connecting: its credentials
+	// (WRONGPASS, NOAUTH, a password the master does not expect) or its
+	// database (SELECT out of range, or denied: NOPERM); or that answered a
+	// request NOAUTH. It is a configuration error: a Lock that cannot reach
+	// a quorum for such reasons fails at once, without its retries. A
+	// NOPERM in answer to a lock's own command (an ACL that lacks one of
+	// the commands the library needs) is not ErrAuth but the server's
+	// reply, carried as it is.
+	ErrAuth = errors.New("connection refused by the master's settings (credentials, database)")
 
 	// ErrTLS is wrapped by the per-node error of a master with which no TLS
 	// connection could be made: its certificate is not trusted or does not
@@ -107,19 +111,17 @@ var (
 	ErrNoValidity = errors.New("validity window closed before a quorum answered")
 
 	// ErrNotHeldHere is the per-node reason for a master on which Extend or
-	// Unlock found the key gone or holding another value. It matches
-	// ErrNotHeld.
-	ErrNotHeldHere error = notHeldHere{}
+	// Unlock found the key gone or holding another value. It does not match
+	// ErrNotHeld: an Error reaches its masters' errors through Unwrap, and
+	// an Extend that failed with ErrNoQuorum while one master no longer
+	// held the key must not read as a lost lock. Whether the lock is lost
+	// is the call's Err.
+	ErrNotHeldHere = errors.New("not held here")
 
 	// ErrExpired is the Cause of an Extend refused without any I/O because
 	// the lock's Expiration had passed.
 	ErrExpired = errors.New("validity window has passed")
 )
-
-type notHeldHere struct{}
-
-func (notHeldHere) Error() string        { return "not held here" }
-func (notHeldHere) Is(target error) bool { return target == ErrNotHeld }
 
 // NodeError is what one master did wrong in one operation.
 type NodeError struct {

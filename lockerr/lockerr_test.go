@@ -45,8 +45,16 @@ func TestErrorMessage(t *testing.T) {
 }
 
 func TestNotHeldHere(t *testing.T) {
-	if !errors.Is(ErrNotHeldHere, ErrNotHeld) {
-		t.Errorf("errors.Is(ErrNotHeldHere, ErrNotHeld) = false, want true")
+	if errors.Is(ErrNotHeldHere, ErrNotHeld) {
+		t.Errorf("errors.Is(ErrNotHeldHere, ErrNotHeld) = true, want false: one master's answer is not the call's outcome")
+	}
+	// An Extend that missed a quorum while one master no longer held the
+	// key is not a lost lock.
+	noQuorum := &Error{Op: "extend", Key: "k", Attempts: 1, Err: ErrNoQuorum, Nodes: []*NodeError{
+		{Node: 0, Addr: "a", Err: ErrNotHeldHere}, {Node: 1, Addr: "b", Err: fmt.Errorf("%w: no answer", ErrUnreachable)}}}
+	if errors.Is(noQuorum, ErrNotHeld) || !errors.Is(noQuorum, ErrNoQuorum) || !errors.Is(noQuorum, ErrNotHeldHere) {
+		t.Errorf("errors.Is(%v, ErrNotHeld, ErrNoQuorum, ErrNotHeldHere) = %v, %v, %v; want false, true, true", noQuorum,
+			errors.Is(noQuorum, ErrNotHeld), errors.Is(noQuorum, ErrNoQuorum), errors.Is(noQuorum, ErrNotHeldHere))
 	}
 	if got, want := (&NodeError{Node: 1, Addr: "a", Err: ErrNotHeldHere}).Error(), "node 1 (a): not held here"; got != want {
 		t.Errorf("NodeError.Error() = %q, want %q", got, want)

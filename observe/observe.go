@@ -27,12 +27,16 @@ const (
 	// Addr name it, Op is the request ("acquire", "release", "extend",
 	// "fence"), Took its latency, and Err nil for yes, ErrTaken or
 	// ErrNotHeldHere for an owner's no, ErrUnreachable, ErrRejoining (the
-	// master restarted or lost its data less than the restart delay ago)
-	// or the server's error.
+	// master restarted, lost its data or was promoted less than the restart
+	// delay ago), ErrAuth, ErrTLS, ErrReadOnly (a replica),
+	// ErrNotReplicated (replica acknowledgements), ErrEvictable
+	// (requireNoEviction), or the server's error (in package lockerr).
 	KindNode
 	// KindMaster: what a master told about itself when a connection to it
-	// opened, when that is trouble: Node and Addr name it, and Err says
-	// what (ErrSameServer, ErrEvictable).
+	// opened (or an answer showed), when that is trouble: Node and Addr
+	// name it, and Err says what: ErrSameServer (two masters are one
+	// server), ErrEvictable (its policy can evict lock keys), ErrReadOnly
+	// (it is a replica), or that it refused INFO (none of this is checked).
 	KindMaster
 )
 

@@ -161,7 +161,7 @@ func answer(err error) string {
 
 var answers = []labelled{
 	{lock.ErrTaken, "taken"},
-	{lock.ErrNotHeld, "not_held"}, // ErrNotHeldHere
+	{lock.ErrNotHeldHere, "not_held"},
 	{lock.ErrRejoining, "rejoining"},
 	{lock.ErrUnreachable, "unreachable"},
 	{lock.ErrAuth, "auth"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/leverege/lock/internal/core"
@@ -113,10 +114,12 @@ func (c *Client) attempt(keys keySet, ttl, drift time.Duration) (*Lock, core.Fai
 		// the node timeout), so that all their run_ids are known.
 		acq.wait()
 		c.contacts.introduced.Store(true)
-		if err := c.contacts.sameServerErr(); err != nil {
-			c.undo(acq, keys, value)
-			return nil, core.Failure{Why: err, Final: true}
-		}
+	}
+	// A connection that opened during this attempt may have shown two
+	// masters to be one server: its INFO came before its vote.
+	if err := c.contacts.sameServerErr(); err != nil {
+		c.undo(acq, keys, value)
+		return nil, core.Failure{Why: err, Final: true}
 	}
 	var failure core.Failure
 	if granted {
@@ -152,24 +155,46 @@ func (c *Client) attempt(keys keySet, ttl, drift time.Duration) (*Lock, core.Fai
 // every master has answered (or been given up on), when it was not only
 // that the key is held elsewhere: too many masters failed otherwise for a
 // quorum to grant even a free key (ErrNoQuorum), and, final, too many of
-// them refuse this client's credentials or TLS, which retrying cannot mend.
+// them refuse this client's credentials or TLS, which retrying cannot mend
+// (then the why says which, as the Cause of the Lock's error).
 func (c *Client) refusal(acq *fanout) (why error, final bool) {
 	down, misconfigured := 0, 0
+	var refused []error
 	for _, err := range acq.answers {
 		if err == nil || err == lockerr.ErrTaken || err == errSkipped {
 			continue
 		}
 		down++
-		if errors.Is(err, lockerr.ErrAuth) || errors.Is(err, lockerr.ErrTLS) {
-			misconfigured++
+		for _, kind := range []error{lockerr.ErrAuth, lockerr.ErrTLS} {
+			if errors.Is(err, kind) {
+				misconfigured++
+				if !slices.Contains(refused, kind) {
+					refused = append(refused, kind)
+				}
+				break
+			}
 		}
 	}
 	spare := len(acq.answers) - c.quorum
-	if down <= spare {
+	switch {
+	case down <= spare:
 		return nil, false
+	case misconfigured > spare:
+		return &refusedConfig{refused}, true
 	}
-	return lockerr.ErrNoQuorum, misconfigured > spare
+	return lockerr.ErrNoQuorum, false
 }
+
+// refusedConfig is why a Lock failed at once: too many masters refuse
+// this client's configuration (its credentials, ErrAuth, or its TLS,
+// ErrTLS) for a quorum to be reached. It matches ErrNoQuorum and those.
+type refusedConfig struct{ kinds []error }
+
+func (r *refusedConfig) Error() string {
+	return "too few masters accept this client's configuration (credentials or TLS)"
+}
+
+func (r *refusedConfig) Unwrap() []error { return append([]error{lockerr.ErrNoQuorum}, r.kinds...) }
 
 // undo releases a failed attempt: it deletes the key on every master that
 // may hold this value, that is all but those that answered "taken", those

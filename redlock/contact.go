@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gomodule/redigo/redis"
 
@@ -49,9 +50,11 @@ type contact struct {
 	maxmemory int64
 	evicts    atomic.Bool // with maxmemory set, the policy can evict keys with a ttl
 	denied    bool        // it refused INFO (told once)
-	// replica: INFO said role:slave, or a write was answered READONLY,
-	// since the last connection whose INFO said role:master.
-	replica atomic.Bool
+	// replica is why the master is taken for a replica (INFO said
+	// role:slave, or it answered READONLY), nil while it is not; the next
+	// connection's INFO says again.
+	replica atomic.Pointer[error]
+	retired time.Time // when its connection was last given up for being a replica
 }
 
 func (k *contacts) init(c *Client) {
@@ -101,10 +104,19 @@ func (k *contacts) Receive(i int, reply any, err error) {
 	warn := evicts && (!m.evicts.Load() || m.policy != policy)
 	m.policy, m.maxmemory = policy, maxmemory
 	m.evicts.Store(evicts)
-	demoted := replica && !m.replica.Load()
-	m.replica.Store(replica)
+	demoted := replica && m.replica.Load() == nil
+	if replica {
+		m.replica.Store(&errRoleReplica)
+	} else {
+		m.replica.Store(nil)
+	}
 	same, news := k.sameServer()
 	k.mu.Unlock()
+	if replica {
+		// It may be a master again soon (an endpoint that follows the
+		// failover): the next request asks on a new connection.
+		k.retire(i)
+	}
 
 	obs := k.c.opts.observer
 	if obs == nil {
@@ -117,19 +129,71 @@ func (k *contacts) Receive(i int, reply any, err error) {
 		obs.Observe(observe.Event{Kind: observe.KindMaster, Node: i, Addr: k.c.masters[i].name, Err: same})
 	}
 	if demoted {
-		obs.Observe(observe.Event{Kind: observe.KindMaster, Node: i, Addr: k.c.masters[i].name, Err: errReplica})
+		obs.Observe(observe.Event{Kind: observe.KindMaster, Node: i, Addr: k.c.masters[i].name, Err: errRoleReplica})
 	}
 }
 
-// errReplica is the answer of a master that is a replica.
-var errReplica = fmt.Errorf("%w: it is a replica (INFO role:slave): its answers do not count", lockerr.ErrReadOnly)
+// The answers of a master taken for a replica, by the evidence.
+var (
+	errRoleReplica = fmt.Errorf("%w: it is a replica (INFO role:slave): its answers do not count", lockerr.ErrReadOnly)
+	errAnsweredRO  = fmt.Errorf("%w: it answered READONLY, as a replica does: its answers do not count", lockerr.ErrReadOnly)
+)
 
-// isReplica reports whether master i is known to be a replica.
-func (k *contacts) isReplica(i int) bool { return k.masters[i].replica.Load() }
+// readOnly records that master i answered a write with READONLY: it is
+// taken for a replica until a connection's INFO says otherwise, and its
+// connection is given up so that the next request asks again. The
+// observer is told when this is news.
+func (k *contacts) readOnly(i int) {
+	m := &k.masters[i]
+	if m.replica.CompareAndSwap(nil, &errAnsweredRO) {
+		if obs := k.c.opts.observer; obs != nil {
+			obs.Observe(observe.Event{Kind: observe.KindMaster, Node: i, Addr: k.c.masters[i].name, Err: errAnsweredRO})
+		}
+	}
+	k.retire(i)
+}
 
-// readOnly records that master i answered a write with READONLY: it is a
-// replica until a connection's INFO says otherwise.
-func (k *contacts) readOnly(i int) { k.masters[i].replica.Store(true) }
+// asMaster is master i's answer err (nil for yes) as a vote, knowing what
+// the Client knows of its role. A yes to an acquisition, an extension or a
+// release is a write, which a replica refuses: a yes shows a master, and
+// clears what was thought (a fencing write-back's yes may write nothing,
+// when the counter there is past the token already, which is all it
+// asks). A replica answers a request that writes nothing (an Extend
+// or Unlock of a key it lacks, a refusal) as a master would: a master
+// taken for a replica gets, for any other answer, the reason why, and its
+// connection is given up (at most once per retireEvery) so that a new
+// one's INFO says again.
+func (k *contacts) asMaster(i int, err error) error {
+	m := &k.masters[i]
+	if err == nil {
+		m.replica.Store(nil)
+		return nil
+	}
+	if why := m.replica.Load(); why != nil {
+		k.retire(i)
+		return *why
+	}
+	return err
+}
+
+// retireEvery is the least time between two connections to a master given
+// up for its being a replica: while an endpoint leads to one, the Client
+// asks it again that often, not on every request.
+const retireEvery = time.Second
+
+// retire gives master i's connection up, at most once per retireEvery.
+func (k *contacts) retire(i int) {
+	k.mu.Lock()
+	m := &k.masters[i]
+	due := time.Since(m.retired) >= retireEvery
+	if due {
+		m.retired = time.Now()
+	}
+	k.mu.Unlock()
+	if due {
+		k.c.masters[i].conn.Retire()
+	}
+}
 
 // sameServer updates same from the run_ids known; it reports the error,
 // and whether it changed. k.mu must be held.

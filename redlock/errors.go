@@ -16,8 +16,9 @@ import (
 
 // masterError is what a master's failure to answer a request means, for
 // its NodeError:
-//   - credentials refused (WRONGPASS, NOAUTH, or NOPERM while connecting):
-//     ErrAuth, a configuration error;
+//   - any error reply while connecting (WRONGPASS, NOAUTH, a password the
+//     master does not expect, NOPERM, a database out of range), or NOAUTH
+//     in answer to a request: ErrAuth, a configuration error;
 //   - a TLS handshake that failed (a certificate not trusted or not naming
 //     the master, a client certificate refused or missing): ErrTLS, a
 //     configuration error too;
@@ -35,11 +36,9 @@ func masterError(err error) error {
 	case errors.Is(err, lockerr.ErrAuth), errors.Is(err, lockerr.ErrTLS):
 		return err // the dial said so already (config.Connection.Dial)
 	case conn.Dial && errors.As(err, &reply):
-		// A reply while connecting: AUTH, SELECT, CLIENT SETNAME...
-		if authReply(reply) || strings.HasPrefix(string(reply), "NOPERM") {
-			return fmt.Errorf("%w: %w", lockerr.ErrAuth, reply)
-		}
-		return unreachable(conn)
+		// A reply while connecting (to AUTH, SELECT, CLIENT SETNAME...):
+		// the master answers, and refuses what this client sends it.
+		return fmt.Errorf("%w: %w", lockerr.ErrAuth, reply)
 	case tlsFailure(err):
 		return fmt.Errorf("%w: %w", lockerr.ErrTLS, err)
 	}

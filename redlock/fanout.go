@@ -45,7 +45,7 @@ type fanout struct {
 	// master, and a master's yes (held until then) counts once enough
 	// replicas have it.
 	acks  int
-	held  []int64 // per master, on its reader: 1 + the value of a yes awaiting its WAIT; 0 for none
+	held  []heldYes // per master, set and read on its connection's reader
 	waits []pipeline.Call
 
 	// Room for the usual numbers of masters and arguments, so that a
@@ -55,6 +55,13 @@ type fanout struct {
 	answersBuf [inline]error
 	callsBuf   [inline]pipeline.Call
 	argsBuf    [12]any
+}
+
+// heldYes is a master's yes that waits for its WAIT's answer, with what it
+// carried.
+type heldYes struct {
+	yes   bool
+	value int64
 }
 
 // inline is how many masters a fan-out holds without more allocations.
@@ -86,7 +93,7 @@ func (c *Client) send(ctx context.Context, req request, except *fanout) *fanout 
 	var wait pipeline.Call
 	if req.grants() && c.opts.replicaAcks > 0 {
 		f.acks = c.opts.replicaAcks
-		f.held, f.waits = make([]int64, n), make([]pipeline.Call, n)
+		f.held, f.waits = make([]heldYes, n), make([]pipeline.Call, n)
 		// Within the node timeout, so that the answer comes before the
 		// master is given up on, even on the master's next 100 ms tick
 		// (New makes sure there is room for it).
@@ -107,11 +114,18 @@ func (c *Client) send(ctx context.Context, req request, except *fanout) *fanout 
 		call := &calls[i]
 		*call = cmd
 		call.To, call.Index = f, i
-		writer := m.conn.Enqueue(call)
+		var writer bool
 		if f.acks > 0 {
+			// The WAIT must follow its request on the same connection (it
+			// waits for that connection's last write), so both are queued
+			// together. After NOSCRIPT the request is not sent again: its
+			// WAIT has gone, and a yes would wait for it in vain.
+			call.Resend = false
 			f.waits[i] = wait
 			f.waits[i].Index = n + i // tells the WAIT's reply from the request's
-			writer = m.conn.Enqueue(&f.waits[i]) || writer
+			writer = m.conn.Enqueue(call, &f.waits[i])
+		} else {
+			writer = m.conn.Enqueue(call)
 		}
 		if writer {
 			if i < 64 {
@@ -148,7 +162,7 @@ func (f *fanout) Receive(i int, reply any, err error) {
 	n := len(f.answers)
 	if i >= n {
 		i -= n
-		if f.held[i] == 0 {
+		if !f.held[i].yes {
 			return // the request's answer was a no, and went as it came
 		}
 		if err == nil {
@@ -156,29 +170,24 @@ func (f *fanout) Receive(i int, reply any, err error) {
 		} else {
 			err = masterError(err)
 		}
-		f.votes <- vote{i, err, f.held[i] - 1}
+		f.votes <- vote{i, err, f.held[i].value}
 		return
 	}
 	var value int64
-	switch {
-	case err != nil:
+	if err != nil {
 		err = masterError(err)
 		if errors.Is(err, lockerr.ErrReadOnly) {
 			f.c.contacts.readOnly(i)
 		}
-	case f.c.contacts.isReplica(i):
-		// A replica answers a script that writes nothing (an Extend or
-		// Unlock of a key it lacks, a refusal) as a master would: none of
-		// its answers counts.
-		err = errReplica
-	default:
+	} else {
 		value, err = f.req.vote(reply)
+		err = f.c.contacts.asMaster(i, err)
 	}
 	if err == nil && f.req.grants() {
 		if f.c.opts.requireNoEviction && f.c.contacts.evicts(i) {
 			err = f.c.contacts.evictable(i)
 		} else if f.acks > 0 {
-			f.held[i] = value + 1
+			f.held[i] = heldYes{true, value}
 			return
 		}
 	}

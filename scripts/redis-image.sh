@@ -11,7 +11,8 @@
 #   LOCK_REDIS_IMAGE  image name to build (default: lock-redis:7.0-clock1)
 #   LOCK_REDIS_FORCE  set to 1 to rebuild even if the image already exists
 #
-# Idempotent: if the image already exists it exits 0 at once. Change the
+# Idempotent: if the image already exists it exits 0 once redis-server is
+# installed. Change the
 # default tag (here and integration.DefaultImage) whenever the image content
 # changes, so that machines with an older image build the new one.
 set -euo pipefail
@@ -30,13 +31,6 @@ die() { printf 'redis-image: error: %s\n' "$*" >&2; exit 1; }
 command -v docker >/dev/null 2>&1 || die "docker CLI not found on PATH"
 docker version --format '{{.Server.Version}}' >/dev/null 2>&1 \
   || die "cannot reach the Docker engine (is dockerd running and is the socket accessible?)"
-
-if [[ "${LOCK_REDIS_FORCE:-0}" != "1" ]] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
-  log "image $IMAGE already present; nothing to do"
-  exit 0
-fi
-# On a forced rebuild, the previous image (if any) is removed afterwards.
-OLD_ID="$(docker image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)"
 
 # --- 1. redis-server and a C compiler on the host -----------------------------
 apt_updated=0
@@ -69,6 +63,16 @@ if ! command -v redis-server >/dev/null 2>&1; then
   apt_install redis-server
   command -v redis-server >/dev/null 2>&1 || die "redis-server still not on PATH after apt-get install"
 fi
+
+# The library's own tests run redis-server processes whatever image the
+# integration tests use, so it is installed first, even when the image is
+# there already.
+if [[ "${LOCK_REDIS_FORCE:-0}" != "1" ]] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
+  log "image $IMAGE already present; nothing to do"
+  exit 0
+fi
+# On a forced rebuild, the previous image (if any) is removed afterwards.
+OLD_ID="$(docker image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)"
 
 [[ -f "$CLOCKRATE_SRC" ]] || die "$CLOCKRATE_SRC not found"
 CC="${CC:-cc}"

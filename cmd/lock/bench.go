@@ -75,6 +75,7 @@ type benchResult struct {
 	ViolationExamples []string    `json:"violationExamples,omitempty"`
 	LostUpdates       int64       `json:"lostUpdates"`
 	LastError         string      `json:"lastError,omitempty"` // of the attempts that gave up
+	refused           bool        // the last that gave up: the masters refuse this configuration
 }
 
 // benchStats are the running figures, for the progress line.
@@ -155,6 +156,9 @@ func benchVerdict(res benchResult, o benchOpts) error {
 		}
 		return exitErr(exitCheckFailed, "bench: mutual exclusion violated: %d overlapping windows%s, %d lost updates",
 			res.Violations, first, res.LostUpdates)
+	case res.Acquisitions == 0 && res.refused:
+		return exitErr(exitConfig, "bench: no lock acquired in %v: the masters refuse this configuration (last: %s)",
+			o.duration, strings.TrimPrefix(res.LastError, "lock: "))
 	case res.Acquisitions == 0:
 		if res.LastError == "" {
 			return exitErr(exitUnavailable, "bench: no Lock call finished within %v (masters unreachable? try a longer --duration)", o.duration)
@@ -176,6 +180,7 @@ func runBench(ctx context.Context, l lock.Locker, o benchOpts, stats *benchStats
 		overran  atomic.Int64
 		unlockE  atomic.Int64
 		lastErr  atomic.Value // string
+		refused  atomic.Bool  // the last that gave up was a refused configuration
 		fatalMu  sync.Mutex
 		fatal    error
 		waits    = make([][]time.Duration, o.workers)
@@ -203,6 +208,8 @@ func runBench(ctx context.Context, l lock.Locker, o benchOpts, stats *benchStats
 					case errors.Is(err, lock.ErrNotAcquired):
 						stats.gaveUp.Add(1)
 						lastErr.Store(oneLine(err.Error()))
+						var le *lock.Error
+						refused.Store(errors.As(err, &le) && misconfigured(le.Cause))
 						select {
 						case <-ctx.Done():
 							return
@@ -283,7 +290,7 @@ func runBench(ctx context.Context, l lock.Locker, o benchOpts, stats *benchStats
 		res.ViolationExamples = append(res.ViolationExamples, v.String())
 	}
 	if s, ok := lastErr.Load().(string); ok {
-		res.LastError = s
+		res.LastError, res.refused = s, refused.Load()
 	}
 	return res, nil
 }

@@ -41,6 +41,8 @@ func TestBadInput(t *testing.T) {
 		{"run: negative grace", nil, []string{"run", "--grace", "-1s", "k", "--", "true"}, exitUsage, "--grace"},
 		{"servers: no port", nil, []string{"status", "--servers", "127.0.0.1"}, exitUsage, `--servers: "127.0.0.1": want host:port`},
 		{"servers: bad port", nil, []string{"status", "--servers", "127.0.0.1:0"}, exitUsage, "not a TCP port"},
+		{"servers: a URL with a password", nil, []string{"status", "--servers", "127.0.0.1:1,redis://:S3cr3t@10.0.0.1:6379"}, exitUsage, "--servers: item 2 is not host:port"},
+		{"servers: credentials", nil, []string{"run", "--servers", "app:S3cr3t@10.0.0.1:6379", "k", "--", "true"}, exitUsage, "--servers: item 1 is not host:port"},
 		{"servers and config", nil, []string{"status", "--servers", "127.0.0.1:1", "--config", badJSON}, exitUsage, "either --servers or --config"},
 		{"status: argument", nil, []string{"status", "k"}, exitUsage, `unexpected argument "k"`},
 		{"status: timeout", nil, []string{"status", "--timeout", "0"}, exitUsage, "--timeout 0s must be positive"},
@@ -58,6 +60,9 @@ func TestBadInput(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := run(t, tc.env, tc.args...)
 			oneLineError(t, r, tc.code, tc.want)
+			if strings.Contains(r.stderr, "S3cr3t") {
+				t.Errorf("lock %q: stderr = %q shows the password", tc.args, r.stderr)
+			}
 			if r.stdout != "" {
 				t.Errorf("lock %q: stdout = %q, want nothing", tc.args, r.stdout)
 			}

@@ -35,6 +35,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	lock "github.com/leverege/lock"
 )
 
 const (
@@ -135,6 +137,8 @@ func startGuard(exe string, ownGroup bool, warn io.Writer) (*guard, error) {
 		// (out=$(lock run ...) would wait for it). Its directory is /,
 		// so that it keeps no file system busy.
 		Dir: "/",
+		// LOCK_CONFIG, which may hold passwords, stays with lock.
+		Env: helperEnv(),
 		// A session of its own: no signal to lock's process group, no
 		// Ctrl-C or hangup of a terminal reaches it. And no parent-death
 		// signal: it is there for when lock dies.
@@ -176,6 +180,7 @@ func startGuard(exe string, ownGroup bool, warn io.Writer) (*guard, error) {
 		Args:        []string{anchorName},
 		Stdin:       anchorR,
 		Dir:         "/",
+		Env:         helperEnv(),
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
 	// Start returns once the anchor has exec'd, so its process group
@@ -345,4 +350,17 @@ func anchorMain(in io.Reader) int {
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	_, _ = io.Copy(io.Discard, in)
 	return 0
+}
+
+// helperEnv is the environment of the guardian and the anchor: lock's,
+// without LOCK_CONFIG, which may hold passwords (the guardian outlives lock
+// when lock dies).
+func helperEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, lock.EnvVar+"=") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }

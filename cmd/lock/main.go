@@ -51,7 +51,8 @@ const statusTable = `Exit statuses:
   75       run: not acquired, the key is held elsewhere (--no-wait, --wait or the
            retries ran out)
   76       run: the lock was lost while the command ran; the command was stopped
-  78       bad configuration (LOCK_CONFIG, --config)
+  78       bad configuration (LOCK_CONFIG, --config), or masters that refuse it
+           (credentials, TLS, the same server listed twice)
   126/127  run: the command could not be started / was not found
   128+N    run: interrupted by signal N while waiting for the lock
   other    run: the command's own status (128+N when it died of signal N)
@@ -307,8 +308,13 @@ func (b *backend) describe() string {
 // ("host:port,host:port") and the default lock options.
 func serversConfig(s string) (*config.Config, error) {
 	cfg := &config.Config{Type: config.Redis, LockOptions: config.DefaultLockOptions()}
-	for _, addr := range strings.Split(s, ",") {
+	for i, addr := range strings.Split(s, ",") {
 		addr = strings.TrimSpace(addr)
+		if strings.ContainsAny(addr, "@/") {
+			// A URL or credentials: the item may hold a password, so it is
+			// not quoted back.
+			return nil, fmt.Errorf("item %d is not host:port (it looks like a URL or has credentials, which --servers does not take: put them in --config or LOCK_CONFIG)", i+1)
+		}
 		host, port, err := net.SplitHostPort(addr)
 		if err != nil {
 			return nil, fmt.Errorf("%q: want host:port", addr)

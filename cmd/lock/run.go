@@ -338,7 +338,7 @@ func (r *runner) outcome(err error, be *backend) error {
 			return exitErr(128+signalNumber(r.interrupted), "run: interrupted by %s while waiting for the lock", signalName(r.interrupted))
 		case errors.Is(err, lock.ErrInvalidArgument):
 			return usageErr("run: %v", trimLock(err))
-		case misconfigured(err):
+		case le != nil && misconfigured(le.Cause):
 			return exitErr(exitConfig, "run: not acquired: the masters refuse this configuration: %v", trimLock(err))
 		case errors.Is(err, lock.ErrNotAcquired) && errors.Is(err, lock.ErrNoQuorum):
 			return exitErr(exitUnavailable, "run: not acquired: too few masters answer: %v", trimLock(err))
@@ -376,10 +376,14 @@ func (r *runner) outcome(err error, be *backend) error {
 	return nil
 }
 
-// misconfigured reports whether err says that the masters refuse this
-// configuration: its credentials (ErrAuth), its TLS (ErrTLS), or masters
-// that are one server (ErrSameServer). The library does not retry these.
-func misconfigured(err error) bool {
+// misconfigured reports whether cause, a failed Lock's Cause, says that
+// the masters refuse this configuration: too many refuse its credentials
+// (ErrAuth) or its TLS (ErrTLS) for a quorum, or two are one server
+// (ErrSameServer). The library does not retry these. (The masters' own
+// errors are not asked: one master refusing while the others hold the key
+// is a key held elsewhere.)
+func misconfigured(cause error) bool {
+	err := cause
 	return errors.Is(err, lock.ErrAuth) || errors.Is(err, lock.ErrTLS) || errors.Is(err, lock.ErrSameServer)
 }
 

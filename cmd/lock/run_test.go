@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+	lock "github.com/leverege/lock"
+	"github.com/leverege/lock/config"
 )
 
 // eventually reports whether cond held within waitFor, checking it at
@@ -220,6 +222,32 @@ func TestRunMisconfigured(t *testing.T) {
 	if r.elapsed >= 5*time.Second {
 		t.Errorf("lock %q with a wrong password took %v, want less than 5s: retried a configuration error", r.args, r.elapsed)
 	}
+	// status and bench say the same: 78, not masters down.
+	r = run(t, []string{"LOCK_CONFIG=" + cfg}, "status")
+	oneLineError(t, r, exitConfig, "refuses this configuration")
+	r = run(t, []string{"LOCK_CONFIG=" + cfg}, "bench", "--duration", "300ms", "--workers", "2")
+	oneLineError(t, r, exitConfig, "the masters refuse this configuration")
+	// One master of three refusing while the key is held on the two others
+	// is a key held elsewhere (75), not a refused configuration.
+	two, err := config.Parse([]byte(fmt.Sprintf(`{"type":"redis","connections":[{"host":"127.0.0.1","port":%d,"password":"right"},{"host":"127.0.0.1","port":%d,"password":"right"}]}`,
+		ms[1].Port(), ms[2].Port())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := lock.Create(lock.Options{LockConfig: two})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Destroy()
+	lk, err := held.Lock(t.Context(), "k", time.Minute)
+	if err != nil {
+		t.Fatalf("Lock(%q) on masters 1 and 2: %v", "k", err)
+	}
+	defer lk.Unlock(context.Background())
+	one := fmt.Sprintf(`{"type":"redis","connections":[{"host":"127.0.0.1","port":%d,"password":"wrong"},{"host":"127.0.0.1","port":%d,"password":"right"},{"host":"127.0.0.1","port":%d,"password":"right"}]}`,
+		ms[0].Port(), ms[1].Port(), ms[2].Port())
+	r = run(t, []string{"LOCK_CONFIG=" + one}, "run", "--no-wait", "k", "--", "sh", "-c", "echo ran")
+	oneLineError(t, r, exitNotAcquired, "held elsewhere")
 }
 
 // A lost lock stops the command: SIGTERM to its process group (its

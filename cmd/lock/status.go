@@ -16,6 +16,7 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
+	lock "github.com/leverege/lock"
 	"github.com/leverege/lock/config"
 	"github.com/leverege/lock/internal/redisinfo"
 	"github.com/leverege/lock/redlock"
@@ -34,11 +35,14 @@ whether a quorum (N/2+1) answers. With --key, on which masters KEY exists,
 with its value and its remaining time to live. What a master would not
 tell (an ACL that denies INFO or TIME) shows as "-", null in JSON.
 
-Exits 0 when a quorum answers, 69 when not, and 78 when two configured
-masters are the same server (the same run id, or the same host:port, as
-with the same server listed twice or under two databases): each must be
-an independent master, or one server's vote counts twice. With the
-in-memory backend there are no masters: it says so and exits 0.
+Exits 0 when a quorum of masters can vote (they answer, are masters, not
+replicas, and are not rejoining), 69 when not, and 78 when a master
+refuses this configuration (TLS, credentials, database) and no quorum can
+vote, or when two configured masters are the same server (the same run
+id, or the same host:port, as with the same server listed twice or under
+two databases): each must be an independent master, or one server's vote
+counts twice. With the in-memory backend there are no masters: it says so
+and exits 0.
 `
 
 const statusTail = `
@@ -54,13 +58,15 @@ Examples:
 // backend (see cmdStatus for the in-memory one).
 type statusReport struct {
 	Backend  string         `json:"backend"`
-	Key      string         `json:"key,omitempty"` // as stored
+	Key      string         `json:"key"` // as stored; "" without --key
 	Masters  []masterStatus `json:"masters"`
-	Up       int            `json:"up"`
-	Quorum   int            `json:"quorum"` // masters needed
+	Up       int            `json:"up"`     // masters that answer
+	Voters   int            `json:"voters"` // of those, the ones whose votes count: masters, not replicas, not rejoining
+	Quorum   int            `json:"quorum"` // voters needed
 	QuorumOK bool           `json:"quorumReachable"`
-	// KeyHeldOn counts the masters with the key; null without --key.
-	KeyHeldOn *int `json:"keyHeldOn,omitempty"`
+	// KeyHeldOn counts the masters with the key; null without --key, and
+	// with the in-memory backend (another process's locks cannot be seen).
+	KeyHeldOn *int `json:"keyHeldOn"`
 	// RestartDelayMs is lockOptions.restartDelay; 0 is off, and then
 	// RestartProtection is false.
 	RestartDelayMs    int64 `json:"restartDelayMs"`
@@ -74,10 +80,13 @@ type statusReport struct {
 // refused the command (Error says which), or the field does not apply to
 // its role. It is never 0 for "unknown".
 type masterStatus struct {
-	Addr  string   `json:"addr"`            // host:port, never the URL (credentials)
-	Up    bool     `json:"up"`              // answered PING in time
-	Error string   `json:"error,omitempty"` // why not, or what else failed
-	RTTMs *float64 `json:"rttMs"`           // of PING
+	Addr string `json:"addr"` // host:port, never the URL (credentials)
+	Up   bool   `json:"up"`   // answered PING in time
+	// Refused: the master refused this configuration (TLS, credentials,
+	// database) when the connection opened.
+	Refused bool     `json:"refused"`
+	Error   string   `json:"error,omitempty"` // why not, or what else failed
+	RTTMs   *float64 `json:"rttMs"`           // of PING
 
 	// INFO server
 	Version       *string `json:"version"`
@@ -161,8 +170,10 @@ func cmdStatus(args []string, stdout io.Writer) error {
 		// The in-memory lock needs no master: none is up, none is needed,
 		// so the quorum (of 0) is reached. It has no restart protection:
 		// its locks end with the process that holds them. Another
-		// process's locks cannot be seen from here, so a key is on none.
+		// process's locks cannot be seen from here: where a key is held
+		// is unknown (keyHeldOn null).
 		rep.QuorumOK = true
+		rep.KeyHeldOn = nil
 		if *asJSON {
 			return writeJSON(stdout, rep)
 		}
@@ -185,11 +196,14 @@ func cmdStatus(args []string, stdout io.Writer) error {
 		if m.Up {
 			rep.Up++
 		}
+		if votes(m) {
+			rep.Voters++
+		}
 		if m.Key != nil && m.Key.Exists != nil && *m.Key.Exists {
 			*rep.KeyHeldOn++
 		}
 	}
-	rep.QuorumOK = rep.Up >= rep.Quorum
+	rep.QuorumOK = rep.Voters >= rep.Quorum
 	rep.SameServer = sameServers(rep.Masters)
 	if *asJSON {
 		if err := writeJSON(stdout, rep); err != nil {
@@ -204,9 +218,22 @@ func cmdStatus(args []string, stdout io.Writer) error {
 		return exitErr(exitConfig, "status: %s; list each master once", describeSame(rep.SameServer))
 	}
 	if !rep.QuorumOK {
-		return exitErr(exitUnavailable, "status: %d of %d masters answer; a quorum needs %d", rep.Up, n, rep.Quorum)
+		for _, m := range rep.Masters {
+			if m.Refused {
+				return exitErr(exitConfig, "status: %d of %d masters can vote; a quorum needs %d; %s refuses this configuration: %s",
+					rep.Voters, n, rep.Quorum, m.Addr, m.Error)
+			}
+		}
+		return exitErr(exitUnavailable, "status: %d of %d masters can vote (%d answer); a quorum needs %d", rep.Voters, n, rep.Up, rep.Quorum)
 	}
 	return nil
+}
+
+// votes reports whether m's votes count: it answers, and is a master (as
+// far as INFO says: a master that hid its role counts) that the restart
+// protection does not keep out.
+func votes(m masterStatus) bool {
+	return m.Up && (m.Role == nil || *m.Role == "master") && m.Restart.State != restartRejoining
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -236,6 +263,10 @@ func ask(c config.Connection, timeout time.Duration, key string, restartDelay ti
 	conn, err := dialMaster(ctx, c, timeout)
 	if err != nil {
 		st.Error = err.Error()
+		// The master answered and refused this configuration: its TLS, or
+		// its credentials or database (a reply to AUTH or SELECT).
+		var reply redis.Error
+		st.Refused = errors.Is(err, lock.ErrTLS) || errors.As(err, &reply)
 		st.Restart = judgeRestart(restartDelay, restartInputs{})
 		if restartDelay > 0 {
 			st.Restart.Reason = "the master is down"
@@ -500,7 +531,7 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 func printInMemory(w io.Writer, be *backend, rep statusReport) {
 	line := be.describe() + ": no masters, locks exclude only within one process " +
 		"(configure Redis with --servers, --config or LOCK_CONFIG); " +
-		"quorum: 0 of 0 masters answer, 0 needed: ok; restart protection: off"
+		"quorum: 0 of 0 masters can vote (0 answer), 0 needed: ok; restart protection: off"
 	if rep.Key != "" {
 		line += fmt.Sprintf("; key %q: on 0 of 0 masters: another process's in-memory locks cannot be seen", rep.Key)
 	}
@@ -538,7 +569,7 @@ func printStatus(w io.Writer, rep statusReport) {
 	if !rep.QuorumOK {
 		verdict = "NO QUORUM: locks cannot be taken"
 	}
-	fmt.Fprintf(w, "quorum: %d of %d masters answer, %d needed: %s\n", rep.Up, len(rep.Masters), rep.Quorum, verdict)
+	fmt.Fprintf(w, "quorum: %d of %d masters can vote (%d answer), %d needed: %s\n", rep.Voters, len(rep.Masters), rep.Up, rep.Quorum, verdict)
 	printRestartSummary(w, rep)
 	for _, m := range rep.Masters {
 		if m.EvictsLockKeys != nil && *m.EvictsLockKeys {

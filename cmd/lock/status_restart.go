@@ -63,10 +63,10 @@ type restartInputs struct {
 // errMarkerFormat: a marker neither format describes.
 var errMarkerFormat = errors.New(`want "<ms>" or "<ms>:<master_replid>"`)
 
-// parseMarker reads MarkerKey's value: "<born ms>" (the format the acquire
-// script writes today) or "<born ms>:<master_replid>" (the format it moves
-// to, so that a promoted replica, which keeps the marker but not the
-// replication ID, is caught). The time may come as a float: a Lua number
+// parseMarker reads MarkerKey's value: "<born ms>:<master_replid>" (the
+// acquire script's, so that a promoted replica, which keeps the marker but
+// not the replication ID, is caught) or "<born ms>" (as versions before
+// v0.1.0 wrote it). The time may come as a float: a Lua number
 // the script SETs is formatted by Redis.
 func parseMarker(v string) (bornMs int64, replid string, err error) {
 	t, replid, hasID := strings.Cut(v, ":")

@@ -235,7 +235,7 @@ func TestStatus(t *testing.T) {
 		t.Errorf("status: exit %d, stderr %q, want 0 and nothing", r.code, r.stderr)
 	}
 	for _, want := range []string{
-		"quorum: 3 of 3 masters answer, 2 needed: ok",
+		"quorum: 3 of 3 masters can vote (3 answer), 2 needed: ok",
 		"restart protection: off",
 		`key "absent": on 0 of 3 masters`,
 	} {
@@ -265,7 +265,7 @@ func TestStatus(t *testing.T) {
 		t.Errorf("status up %d reachable %v, want 2 true", rep.Up, rep.QuorumOK)
 	}
 	r = runStatus(t, env, "status", "--timeout", "300ms")
-	if r.code != 0 || !strings.Contains(r.stdout, "quorum: 2 of 3 masters answer, 2 needed: ok") {
+	if r.code != 0 || !strings.Contains(r.stdout, "quorum: 2 of 3 masters can vote (2 answer), 2 needed: ok") {
 		t.Errorf("status: exit %d, output:\n%s\nwant 0 and 2 of 3", r.code, r.stdout)
 	}
 	if cells := row(t, r.stdout, ss[0].Addr()); cells[1] != "down" || slices.Contains(cells[2:len(cells)-1], "0") {
@@ -278,7 +278,7 @@ func TestStatus(t *testing.T) {
 	}
 	began := time.Now()
 	r = runStatus(t, env, "status", "--timeout", "300ms")
-	wantStatusError(t, r, exitUnavailable, "1 of 3 masters answer; a quorum needs 2")
+	wantStatusError(t, r, exitUnavailable, "1 of 3 masters can vote (1 answer); a quorum needs 2")
 	if !strings.Contains(r.stdout, "NO QUORUM") {
 		t.Errorf("status output lacks NO QUORUM:\n%s", r.stdout)
 	}
@@ -388,7 +388,12 @@ func TestStatusReplication(t *testing.T) {
 	}
 	env := statusEnv(t, delay, on(a), on(b))
 
-	rep := statusJSON(t, env, exitOK)
+	// Neither votes: the master has been up for less than the delay, and
+	// the replica is a replica. Two answer, none can vote: no quorum.
+	rep := statusJSON(t, env, exitUnavailable)
+	if rep.Up != 2 || rep.Voters != 0 || rep.QuorumOK {
+		t.Errorf("status: up %d, voters %d, quorumReachable %v; want 2, 0, false", rep.Up, rep.Voters, rep.QuorumOK)
+	}
 	ma, mb := rep.Masters[0], rep.Masters[1]
 	if str(ma.Role) != "master" || ma.ConnectedReplicas == nil || *ma.ConnectedReplicas != 1 || len(ma.Replicas) != 1 ||
 		ma.ReplicationLagBytes == nil || *ma.ReplicationLagBytes < 0 || ma.MasterLinkStatus != nil {
@@ -435,7 +440,7 @@ func TestStatusReplication(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rep = statusJSON(t, statusEnv(t, delay, on(a)), exitOK)
+	rep = statusJSON(t, statusEnv(t, delay, on(a)), exitUnavailable) // up for less than the delay
 	if lag := rep.Masters[0].ReplicationLagBytes; lag == nil || *lag < 20*int64(len(value)) {
 		t.Errorf("lag with the replica stopped = %v, want at least the %d bytes written since", lag, 20*len(value))
 	}
@@ -449,7 +454,7 @@ func TestStatusReplication(t *testing.T) {
 	if err := b.Promote(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	rep = statusJSON(t, statusEnv(t, delay, on(b)), exitOK)
+	rep = statusJSON(t, statusEnv(t, delay, on(b)), exitUnavailable) // rejoining: cannot vote
 	mb = rep.Masters[0]
 	if str(mb.Role) != "master" || mb.ReplicationID == nil || *mb.ReplicationID == replidA {
 		t.Errorf("promoted: role %s replication ID %s, want master and not the old %s", str(mb.Role), str(mb.ReplicationID), replidA)
@@ -550,7 +555,11 @@ func TestStatusRestartMarker(t *testing.T) {
 				t.Fatal(err)
 			}
 			env := statusEnv(t, tc.delayMs, on(s))
-			rep := statusJSON(t, env, exitOK)
+			code := exitOK
+			if tc.state == restartRejoining { // the one master cannot vote
+				code = exitUnavailable
+			}
+			rep := statusJSON(t, env, code)
 			rs := rep.Masters[0].Restart
 			caught, _ := json.Marshal(rs.FailoverCaught)
 			if rs.State != tc.state || string(caught) != tc.caught {
@@ -642,7 +651,7 @@ func TestStatusRedaction(t *testing.T) {
 			env := append(statusEnv(t, 1000, tc.conn), trust)
 			code := exitOK
 			if !tc.up {
-				code = exitUnavailable
+				code = exitConfig // the master refuses the password
 			}
 			rep := statusJSON(t, env, code, "--key", "k")
 			if m := rep.Masters[0]; m.Up != tc.up || m.Addr != s.Addr() {
@@ -683,18 +692,18 @@ func TestStatusInMemoryFields(t *testing.T) {
 
 	rep := statusJSON(t, []string{lock.EnvVar + `={"type":"inMemory","namespace":"ns"}`}, exitOK, "--key", "k")
 	if rep.Backend != config.InMemory || rep.Masters == nil || len(rep.Masters) != 0 || rep.Up != 0 || rep.Quorum != 0 || !rep.QuorumOK ||
-		rep.Key != "ns:k" || rep.KeyHeldOn == nil || *rep.KeyHeldOn != 0 || rep.RestartProtection || rep.SameServer == nil {
-		t.Errorf("in-memory status = %+v, want inMemory, masters [], up 0, quorum 0 reachable, key ns:k on 0, protection off, sameServer []", rep)
+		rep.Key != "ns:k" || rep.KeyHeldOn != nil || rep.RestartProtection || rep.SameServer == nil {
+		t.Errorf("in-memory status = %+v, want inMemory, masters [], up 0, quorum 0 reachable, key ns:k held on unknown (null), protection off, sameServer []", rep)
 	}
 	r := runStatus(t, nil, "status")
-	if r.code != 0 || strings.Count(r.stdout, "\n") != 1 || !strings.Contains(r.stdout, "quorum: 0 of 0 masters answer, 0 needed: ok; restart protection: off") {
+	if r.code != 0 || strings.Count(r.stdout, "\n") != 1 || !strings.Contains(r.stdout, "quorum: 0 of 0 masters can vote (0 answer), 0 needed: ok; restart protection: off") {
 		t.Errorf("in-memory status: exit %d, output %q, want 0 and one line with the quorum and the restart protection", r.code, r.stdout)
 	}
 }
 
 func TestStatusHelp(t *testing.T) {
 	r := runStatus(t, nil, "status", "--help")
-	for _, want := range []string{"78 when two configured", "69 when not", "restartDelay"} {
+	for _, want := range []string{"78 when a master", "when two configured", "69 when not", "restartDelay"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("status --help lacks %q:\n%s", want, r.stdout)
 		}

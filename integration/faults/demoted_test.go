@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	lock "github.com/leverege/lock"
+	"github.com/leverege/lock/internal/redistest"
 	"github.com/leverege/lock/redlock"
 )
 
@@ -158,4 +159,36 @@ func TestDemotedMasterReadOnlyWhenScriptsDoNotWrite(t *testing.T) {
 			readOnly(t, d.lockVia(t, "k3"), "Lock of a key held on the new master, past the delay")
 		})
 	}
+}
+
+// TestReplicaPromotedAgainCounts: a master taken for a replica (it
+// answered READONLY, or its connection's INFO said role:slave) is asked
+// again on a new connection, so that once it is a master again (here
+// REPLICAOF NO ONE; an endpoint that follows a failover does the same)
+// its votes count again, rather than being named ErrReadOnly for as long
+// as the old connection lives.
+func TestReplicaPromotedAgainCounts(t *testing.T) {
+	t.Parallel()
+	a, b := redistest.StartServer(t), redistest.StartServer(t)
+	c := newClient(t, []string{a.Addr()}, redlock.WithRetryCount(0))
+	lk, err := c.Lock(t.Context(), "before", time.Second)
+	require.NoError(t, err, "Lock through a master")
+	require.NoError(t, lk.Unlock(t.Context()))
+
+	require.NoError(t, a.ReplicaOf(t.Context(), b))
+	require.NoError(t, a.WaitReplicaSynced(t.Context()))
+	_, err = c.Lock(t.Context(), "while-replica", time.Second)
+	require.Error(t, err, "Lock through a replica")
+	readOnly(t, nodeErr(err, 0), "a demoted master (the connection of before)")
+
+	require.NoError(t, a.Promote(t.Context()))
+	began := time.Now()
+	require.Eventually(t, func() bool {
+		lk, err := c.Lock(t.Context(), "after", time.Second)
+		if err != nil {
+			return false
+		}
+		return lk.Unlock(t.Context()) == nil
+	}, 5*time.Second, 50*time.Millisecond, "the master promoted again still refused")
+	report(t, "a master demoted, then promoted again: its votes count again %v after the promotion", time.Since(began).Round(time.Millisecond))
 }

@@ -37,6 +37,7 @@ type Conn struct {
 	closed  bool
 	dialing context.CancelFunc // set while a dial runs
 	dialer  Dialer
+	retire  bool // give the connection up before the next batch (Retire)
 }
 
 // New returns the Conn to the server that pool dials. timeout bounds the
@@ -75,18 +76,21 @@ func (l *Conn) Send(c *Call) {
 	}
 }
 
-// Enqueue queues c and reports whether the caller is now the Conn's
+// Enqueue queues calls, in order and together (they go in one batch, on
+// one connection), and reports whether the caller is now the Conn's
 // writer, and must call Write. A caller that sends to several servers
 // queues on all of them first and writes after, so that others' calls
 // queued meanwhile go in the same writes.
-func (l *Conn) Enqueue(c *Call) bool {
+func (l *Conn) Enqueue(calls ...*Call) bool {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
-		c.done(nil, &Error{Err: ErrClosed})
+		for _, c := range calls {
+			c.done(nil, &Error{Err: ErrClosed})
+		}
 		return false
 	}
-	l.queue = append(l.queue, c)
+	l.queue = append(l.queue, calls...)
 	if l.busy {
 		l.mu.Unlock()
 		return false
@@ -102,6 +106,30 @@ func (l *Conn) Write() {
 	l.writeQueued()
 }
 
+// Retire gives the current connection up: the calls written on it still
+// get their replies, and the next batch goes on a new connection, which
+// sends the opening calls again. For a server that is no longer what the
+// connection's opening found (a master that became a replica, say).
+func (l *Conn) Retire() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.busy {
+		l.retire = true // the writer at work gives it up before its next batch
+		return
+	}
+	l.detach()
+}
+
+// detach gives the connection up, if there is one; l.mu is held and no
+// one is writing.
+func (l *Conn) detach() {
+	l.retire = false
+	if w := l.wire; w != nil {
+		l.wire = nil
+		w.finish()
+	}
+}
+
 // writeQueued writes batches until the queue is empty, or starts a dial
 // when there is no connection. Called with l.mu held and l.busy set;
 // returns with l.mu released and l.busy cleared unless a dial took over.
@@ -109,6 +137,9 @@ func (l *Conn) Write() {
 // then tells the reader to finish.
 func (l *Conn) writeQueued() {
 	for len(l.queue) > 0 {
+		if l.retire {
+			l.detach()
+		}
 		w := l.wire
 		if w == nil {
 			if l.closed {
