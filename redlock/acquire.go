@@ -109,44 +109,51 @@ func (c *Client) attempt(keys keySet, ttl, drift time.Duration) (*Lock, core.Fai
 	acq.flush()
 	// 2. Count the votes until a quorum said yes or can no longer.
 	granted := acq.decide()
-	if !c.contacts.introduced.Load() {
+	if !granted {
+		// 5 (early). Release it on every master it may have reached, at
+		// once: a delete queued only once the masters still pending are
+		// given up on would race their connections' readers giving up too.
+		// undo hears every master out.
+		c.undo(acq, keys, value)
+	} else if !c.contacts.introduced.Load() {
 		// A Client's first attempt hears every master out (each within
 		// the node timeout), so that all their run_ids are known.
 		acq.wait()
-		c.contacts.introduced.Store(true)
 	}
+	c.contacts.introduced.Store(true)
 	// A connection that opened during this attempt may have shown two
 	// masters to be one server: its INFO came before its vote.
 	if err := c.contacts.sameServerErr(); err != nil {
-		c.undo(acq, keys, value)
+		if granted {
+			c.undo(acq, keys, value)
+		}
 		return nil, core.Failure{Why: err, Final: true}
 	}
+	if !granted {
+		why, final := c.refusal(acq)
+		return nil, core.Failure{Why: why, Final: final, Nodes: acq.failures()}
+	}
+	if c.opts.broken.lateStart() {
+		start = time.Now()
+	}
+	// 3. With fencing, the token goes to a quorum before the lock counts.
+	var token uint64
 	var failure core.Failure
-	if granted {
-		if c.opts.broken.lateStart() {
-			start = time.Now()
-		}
-		// 3. With fencing, the token goes to a quorum before the lock counts.
-		var token uint64
-		if c.opts.fencing {
-			token, failure.Nodes, failure.Why = c.fence(acq, keys.first, value.arg)
-		}
-		// 4. Held if the validity window is still open.
-		if exp := core.Validity(start, ttl, drift); failure.Why == nil && time.Now().Before(exp) {
-			acq.stop()
-			return &Lock{c: c, keys: keys, value: value, exp: exp, token: token, since: start}, core.Failure{}
-		}
-		if failure.Why == nil {
-			failure.Why = lockerr.ErrNoValidity
-		}
+	if c.opts.fencing {
+		token, failure.Nodes, failure.Why = c.fence(acq, keys.first, value.arg)
+	}
+	// 4. Held if the validity window is still open.
+	if exp := core.Validity(start, ttl, drift); failure.Why == nil && time.Now().Before(exp) {
+		acq.stop()
+		return &Lock{c: c, keys: keys, value: value, exp: exp, token: token, since: start}, core.Failure{}
+	}
+	if failure.Why == nil {
+		failure.Why = lockerr.ErrNoValidity
 	}
 	// 5. Otherwise release it on every master it may have reached.
 	c.undo(acq, keys, value)
 	if failure.Nodes == nil {
 		failure.Nodes = acq.failures()
-	}
-	if failure.Why == nil {
-		failure.Why, failure.Final = c.refusal(acq)
 	}
 	return nil, failure
 }
@@ -199,12 +206,13 @@ func (r *refusedConfig) Unwrap() []error { return append([]error{lockerr.ErrNoQu
 // undo releases a failed attempt: it deletes the key on every master that
 // may hold this value, that is all but those that answered "taken", those
 // that have not answered yet included. Each delete goes over the same
-// connection as its SET, after it, so it cannot overtake it. It then waits
-// for the SET answers still pending (so that the error names every
-// master's) and for the deletes on the masters that answered, each bounded
-// by the node timeout, so that nothing is left behind when the next attempt
-// or the error comes. Deletes to masters that did not answer are not
-// awaited: they land after their SET, if ever.
+// connection as its SET, after it, so it cannot overtake it (or over the
+// next connection, should that one fail before the delete is written). It
+// then waits for the SET answers still pending (so that the error names
+// every master's) and for the deletes on the masters that answered, each
+// bounded by the node timeout, so that nothing is left behind when the
+// next attempt or the error comes. Deletes to masters that did not answer
+// are not awaited: they land after their SET, if ever.
 func (c *Client) undo(acq *fanout, keys keySet, value lockValue) {
 	rel := c.send(context.Background(), c.releaseOf(keys, value), acq)
 	rel.flush()

@@ -38,7 +38,7 @@ func (c *tally) Observe(e observe.Event) {
 	case observe.KindNode:
 		assert.NotEmpty(c.t, e.Addr)
 		assert.NotEmpty(c.t, e.Op)
-		if e.Err != nil && !errors.Is(e.Err, lockerr.ErrTaken) && !errors.Is(e.Err, lockerr.ErrNotHeld) {
+		if e.Err != nil && !errors.Is(e.Err, lockerr.ErrTaken) && !errors.Is(e.Err, lockerr.ErrNotHeldHere) {
 			c.n["node trouble"]++
 		}
 	}

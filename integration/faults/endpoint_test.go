@@ -318,14 +318,6 @@ func (a *answers) of(node int, op string) []answer {
 	return out
 }
 
-// last is master node's latest answer to op; it fails t if there is none.
-func (a *answers) last(t *testing.T, node int, op string) answer {
-	t.Helper()
-	all := a.of(node, op)
-	require.NotEmpty(t, all, "no answer of master %d to %s", node, op)
-	return all[len(all)-1]
-}
-
 // masterEvents returns the KindMaster events: trouble masters told of.
 func (a *answers) masterEvents() []lock.Event {
 	a.mu.Lock()

@@ -155,12 +155,19 @@ func (l *Conn) writeQueued() {
 		batch := l.take()
 		l.mu.Unlock()
 		err := w.write(batch)
-		clear(batch)
 		l.mu.Lock()
-		l.spare = batch[:0]
 		if err != nil && l.wire == w {
 			l.wire = nil
 		}
+		if err == errUnwritten {
+			// The connection died before any of the batch was written
+			// (its reader gave up on an earlier reply): the batch goes
+			// first on the next connection, as if it had waited for it.
+			l.queue = append(batch, l.queue...)
+			continue
+		}
+		clear(batch)
+		l.spare = batch[:0]
 	}
 	l.busy = false
 	w, closing := l.wire, l.closed
@@ -211,15 +218,18 @@ func (l *Conn) dial() {
 	}()
 }
 
+// errUnwritten is write's report that the connection had failed before
+// the batch came: nothing of it was written, and it is still the caller's.
+var errUnwritten = errors.New("pipeline: connection failed before the write")
+
 // write hands batch to the reader and writes it. An error means the
-// connection is broken; the reader then fails every call written on it.
+// connection is broken: errUnwritten when it was before anything was
+// written; otherwise the reader fails every call written on it.
 func (w *wire) write(batch []*Call) error {
 	w.mu.Lock()
 	if w.dead != nil {
-		err := w.dead
 		w.mu.Unlock()
-		fail(batch, err)
-		return err
+		return errUnwritten
 	}
 	w.written = append(w.written, batch...)
 	w.mu.Unlock()

@@ -313,3 +313,42 @@ func TestNoScriptRecovered(t *testing.T) {
 		t.Errorf("SCRIPT EXISTS %s: not 1 within 2s, want the script loaded again after NOSCRIPT", s.SHA)
 	}
 }
+
+// TestUnwrittenGoesOnNextConnection: a call whose writer finds the
+// connection failed already (its reader gave up on an earlier reply and has
+// not dropped it yet) was never written, so it goes on a new connection
+// and gets the server's reply, not the old connection's failure. A delete
+// that releases a lock must reach the master even when the connection of
+// the SET before it timed out just then.
+func TestUnwrittenGoesOnNextConnection(t *testing.T) {
+	a := addr(t)
+	pool := &redis.Pool{Dial: func() (redis.Conn, error) { return redis.Dial("tcp", a) }}
+	defer pool.Close()
+	var background sync.WaitGroup
+	conn := pipeline.New(pool, time.Second, nil, &background)
+	defer func() {
+		conn.Close()
+		background.Wait()
+	}()
+	got := newReplies(2)
+	conn.Send(&pipeline.Call{Cmd: "PING", To: got, Index: 0})
+	got.wait(t, 1, 5*time.Second)
+	if r := got.of(0); r.err != nil || r.value != "PONG" {
+		t.Fatalf("PING on a new connection: %v, %v; want PONG, nil", r.value, r.err)
+	}
+	gone := &pipeline.Error{Err: errors.New("no answer (simulated)")}
+	wake, ok := pipeline.KillUnseen(conn, gone)
+	if !ok {
+		t.Fatal("the Conn holds no connection after a reply came on it")
+	}
+	defer wake()
+	conn.Send(&pipeline.Call{Cmd: "ECHO", Args: []any{"after"}, To: got, Index: 1})
+	got.wait(t, 1, 5*time.Second)
+	r := got.of(1)
+	if r.err != nil {
+		t.Fatalf("a call sent after its connection failed, before it was dropped: err = %v, want the server's reply: it was never written", r.err)
+	}
+	if v, _ := redis.String(r.value, nil); v != "after" {
+		t.Fatalf("ECHO after: reply %v, want \"after\"", r.value)
+	}
+}
