@@ -127,45 +127,22 @@ func (ca *CA) ClientTLSConfig(cert *Cert) *tls.Config {
 func (c *Cert) TLSCertificate() tls.Certificate { return c.tls }
 
 func newCA(dir, name string) (*CA, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	s, err := sign(name, nil, func(tmpl *x509.Certificate) {
+		tmpl.IsCA = true
+		tmpl.BasicConstraintsValid = true
+		tmpl.MaxPathLenZero = true
+		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature
+	})
 	if err != nil {
 		return nil, err
 	}
-	serial, err := newSerial()
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: name, Organization: []string{"lock integration tests"}},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(certValidity),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		MaxPathLenZero:        true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	certPEM, keyPEM, err := encodePEM(der, key)
-	if err != nil {
-		return nil, err
-	}
-	base := "ca-" + fileSafe(name)
-	certFile, keyFile, err := writePair(dir, base, certPEM, keyPEM)
+	certFile, keyFile, err := writePair(dir, "ca-"+fileSafe(name), s.certPEM, s.keyPEM)
 	if err != nil {
 		return nil, err
 	}
 	return &CA{
-		Name: name, CertPEM: certPEM, KeyPEM: keyPEM, CertFile: certFile, KeyFile: keyFile,
-		cert: cert, key: key, dir: dir,
+		Name: name, CertPEM: s.certPEM, KeyPEM: s.keyPEM, CertFile: certFile, KeyFile: keyFile,
+		cert: s.leaf, key: s.key, dir: dir,
 	}, nil
 }
 
@@ -173,6 +150,43 @@ func newCA(dir, name string) (*CA, error) {
 // to dir as base.crt and base.key (base defaults to the common name and the
 // serial number, so that names never collide).
 func (ca *CA) issue(dir, base, cn string, server bool) (*Cert, error) {
+	s, err := sign(cn, ca, func(tmpl *x509.Certificate) {
+		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+		if server {
+			tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+			tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
+			tmpl.DNSNames = []string{"localhost"}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	if base == "" {
+		base = fmt.Sprintf("%s-%x", fileSafe(cn), s.leaf.SerialNumber.Bytes()[:6])
+	}
+	certFile, keyFile, err := writePair(dir, base, s.certPEM, s.keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	return &Cert{
+		Name: cn, CertPEM: s.certPEM, KeyPEM: s.keyPEM, CertFile: certFile, KeyFile: keyFile, CA: ca,
+		tls: tls.Certificate{Certificate: [][]byte{s.der}, PrivateKey: s.key, Leaf: s.leaf},
+	}, nil
+}
+
+// signed is a new key and its certificate, parsed and in PEM.
+type signed struct {
+	key             *ecdsa.PrivateKey
+	der             []byte
+	leaf            *x509.Certificate
+	certPEM, keyPEM string
+}
+
+// sign makes a key and a certificate for it with common name cn, valid from
+// an hour ago for certValidity, shaped by shape and signed by ca (by its
+// own key when ca is nil).
+func sign(cn string, ca *CA, shape func(*x509.Certificate)) (*signed, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -187,15 +201,13 @@ func (ca *CA) issue(dir, base, cn string, server bool) (*Cert, error) {
 		Subject:      pkix.Name{CommonName: cn, Organization: []string{"lock integration tests"}},
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.Add(certValidity),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
-	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-		tmpl.DNSNames = []string{"localhost"}
+	shape(tmpl)
+	parent, signer := tmpl, any(key)
+	if ca != nil {
+		parent, signer = ca.cert, ca.key
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
 	if err != nil {
 		return nil, err
 	}
@@ -207,17 +219,7 @@ func (ca *CA) issue(dir, base, cn string, server bool) (*Cert, error) {
 	if err != nil {
 		return nil, err
 	}
-	if base == "" {
-		base = fmt.Sprintf("%s-%x", fileSafe(cn), serial.Bytes()[:6])
-	}
-	certFile, keyFile, err := writePair(dir, base, certPEM, keyPEM)
-	if err != nil {
-		return nil, err
-	}
-	return &Cert{
-		Name: cn, CertPEM: certPEM, KeyPEM: keyPEM, CertFile: certFile, KeyFile: keyFile, CA: ca,
-		tls: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf},
-	}, nil
+	return &signed{key: key, der: der, leaf: leaf, certPEM: certPEM, keyPEM: keyPEM}, nil
 }
 
 // newSerial returns a random positive 127-bit serial number.
