@@ -206,13 +206,14 @@ func (r *refusedConfig) Unwrap() []error { return append([]error{lockerr.ErrNoQu
 // undo releases a failed attempt: it deletes the key on every master that
 // may hold this value, that is all but those that answered "taken", those
 // that have not answered yet included. Each delete goes over the same
-// connection as its SET, after it, so it cannot overtake it (or over the
-// next connection, should that one fail before the delete is written). It
-// then waits for the SET answers still pending (so that the error names
-// every master's) and for the deletes on the masters that answered, each
-// bounded by the node timeout, so that nothing is left behind when the
-// next attempt or the error comes. Deletes to masters that did not answer
-// are not awaited: they land after their SET, if ever.
+// connection as its SET, after it, so it cannot overtake it; or, should
+// that connection fail before the delete went out, over the next one,
+// where it may run before a SET the failed one still held. It then waits
+// for the SET answers still pending (so that the error names every
+// master's) and for the deletes on the masters that answered, each bounded
+// by the node timeout, so that nothing is left behind when the next
+// attempt or the error comes. Deletes to masters that did not answer are
+// not awaited: they land after their SET, if ever.
 func (c *Client) undo(acq *fanout, keys keySet, value lockValue) {
 	rel := c.send(context.Background(), c.releaseOf(keys, value), acq)
 	rel.flush()

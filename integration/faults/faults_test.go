@@ -401,3 +401,44 @@ func TestLostReplyReleased(t *testing.T) {
 		return err == nil && n == 0
 	}, time.Second, 5*time.Millisecond, "the SET whose reply was lost was not released")
 }
+
+// TestLostRepliesOfMajorityReleased: with the replies of two masters of
+// three held far past the node timeout (their SETs land) and the third
+// holding the key for another owner, the attempt can only be decided when
+// the node timeout ends, just as the connections to the two give up on
+// their replies. The deletes written then still reach both masters (over
+// new connections when the old ones closed under them), on a Client's
+// first attempt as on a later one: otherwise the key would stay on two
+// masters of three, a quorum, for its whole ttl.
+func TestLostRepliesOfMajorityReleased(t *testing.T) {
+	for _, warm := range []bool{false, true} {
+		t.Run(fmt.Sprintf("warm=%v", warm), func(t *testing.T) {
+			ms := masters(t, 3)
+			ps := shared.Cluster(t).Proxies(t)[:3]
+			_, err := ms[2].Do(t.Context(), "SET", "k", "another-owner", "PX", 10_000)
+			require.NoError(t, err)
+			c := newClient(t, []string{ps[0].Addr(), ps[1].Addr(), ms[2].Addr()}, redlock.WithRetryCount(0))
+			if warm {
+				l, err := c.Lock(t.Context(), "warm-up", 10*time.Second)
+				require.NoError(t, err)
+				require.NoError(t, l.Unlock(t.Context()))
+			}
+			for _, p := range ps[:2] {
+				require.NoError(t, p.Latency(5*time.Second))
+			}
+			defer func() {
+				for _, p := range ps[:2] {
+					require.NoError(t, p.Heal())
+				}
+			}()
+			_, err = c.Lock(t.Context(), "k", 10*time.Second)
+			require.ErrorIs(t, err, lockerr.ErrNotAcquired)
+			for i, m := range ms[:2] {
+				assert.Eventually(t, func() bool {
+					n, err := redis.Int(m.Do(t.Context(), "EXISTS", "k"))
+					return err == nil && n == 0
+				}, time.Second, 5*time.Millisecond, "master %d kept the key whose SET's reply was lost", i)
+			}
+		})
+	}
+}

@@ -7,8 +7,10 @@
 // (Send... Flush), so that concurrent callers share write system calls,
 // and one reader goroutine per connection matches the replies to the calls,
 // in order. All calls to one server go over one connection, so the server
-// runs them in the order they were written: a call sent after another
-// cannot overtake it.
+// runs them in the order they were written: a call sent after another on
+// the same connection cannot overtake it. A call that had not gone out when
+// its connection failed goes on the next one, where it may run before what
+// the failed connection still held.
 package pipeline
 
 import (
@@ -17,7 +19,11 @@ import (
 	"time"
 )
 
-// Call is one command and where its reply goes.
+// Call is one command and where its reply goes. A call may run twice on
+// the server, when its connection is closed part way through its write
+// (see Conn): the transport is for calls that are harmless twice, as every
+// script and command of package redlock is (a compare-and-delete, a
+// compare-and-extend, a SET NX of a value of its own, reads).
 type Call struct {
 	Cmd  string // the command's name
 	Args []any  // read, never changed, by the transport: calls may share them

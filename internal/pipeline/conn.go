@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"sync"
 	"time"
@@ -218,14 +219,30 @@ func (l *Conn) dial() {
 	}()
 }
 
-// errUnwritten is write's report that the connection had failed before
-// the batch came: nothing of it was written, and it is still the caller's.
+// errUnwritten is write's report that the batch did not go out on the
+// connection, which failed before it or under it: the batch is still the
+// caller's, to send on the next connection.
 var errUnwritten = errors.New("pipeline: connection failed before the write")
 
 // write hands batch to the reader and writes it. An error means the
-// connection is broken: errUnwritten when it was before anything was
-// written; otherwise the reader fails every call written on it.
+// connection is broken. It is errUnwritten when the batch did not go out:
+// the connection was known failed before, or its socket was closed under
+// the write (redigo closes it as soon as a read fails, which is the
+// reader's timeout on an earlier reply, before the reader can mark it
+// failed) while the reader had not taken the batch yet; the batch is then
+// taken back. Otherwise the reader fails every call written on it.
+//
+// A write that fails on a closed socket part way through a batch (the
+// socket's buffer full, or a batch larger than redigo's write buffer) may
+// have put some of its calls on the wire before the close: they are sent
+// again on the next connection, and may run twice. Every call this
+// transport carries is harmless twice (see Call).
 func (w *wire) write(batch []*Call) error {
+	// Held from before the batch is handed over until the write ended, so
+	// that a reader that found the connection failed collects what was
+	// written on it only once a write under way has taken its batch back.
+	w.sending.Lock()
+	defer w.sending.Unlock()
 	w.mu.Lock()
 	if w.dead != nil {
 		w.mu.Unlock()
@@ -237,14 +254,34 @@ func (w *wire) write(batch []*Call) error {
 	case w.wake <- struct{}{}:
 	default:
 	}
-	w.sending.Lock()
-	defer w.sending.Unlock()
+	var err error
 	for _, c := range batch {
-		if err := w.conn.Send(c.Cmd, c.Args...); err != nil {
-			return err
+		if err = w.conn.Send(c.Cmd, c.Args...); err != nil {
+			break
 		}
 	}
-	return w.conn.Flush()
+	if err == nil {
+		err = w.conn.Flush()
+	}
+	if err != nil && errors.Is(err, net.ErrClosed) && w.takeBack(batch) {
+		return errUnwritten
+	}
+	return err
+}
+
+// takeBack removes batch from the calls awaiting replies, if it is still
+// their tail (the reader takes the written calls all at once, so it has
+// either all of batch or none).
+func (w *wire) takeBack(batch []*Call) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	k := len(w.written) - len(batch)
+	if len(batch) == 0 || k < 0 || w.written[k] != batch[0] {
+		return false
+	}
+	clear(w.written[k:])
+	w.written = w.written[:k]
+	return true
 }
 
 // receive reads the next reply, waiting at most timeout for it. A
@@ -318,13 +355,15 @@ func (l *Conn) read(w *wire) {
 				l.wire = nil
 			}
 			l.mu.Unlock()
-			// Nothing is written once dead is set, so this is all of it.
+			// Nothing is written once dead is set, and a write under way
+			// has taken back what did not go out once sending is free, so
+			// this is all of it.
+			w.sending.Lock()
 			w.mu.Lock()
 			batch = append(batch, w.written...)
 			w.written = nil
 			w.mu.Unlock()
 			fail(batch, dead)
-			w.sending.Lock()
 			w.close(l.timeout)
 			w.sending.Unlock()
 			return

@@ -352,3 +352,93 @@ func TestUnwrittenGoesOnNextConnection(t *testing.T) {
 		t.Fatalf("ECHO after: reply %v, want \"after\"", r.value)
 	}
 }
+
+// gatedConn is a connection whose third Flush waits until a read has
+// failed on it (redigo closes the socket then), so that the write meets
+// the socket that its reader's timeout closed: the moment between redigo's
+// close and the reader's marking the connection failed.
+type gatedConn struct {
+	redis.Conn
+	flushes    atomic.Int64
+	reads      atomic.Int64 // reads begun
+	readFailed chan struct{}
+	once       sync.Once
+}
+
+func (c *gatedConn) Flush() error {
+	if c.flushes.Add(1) == 3 {
+		<-c.readFailed
+	}
+	return c.Conn.Flush()
+}
+
+func (c *gatedConn) ReceiveWithTimeout(timeout time.Duration) (any, error) {
+	c.reads.Add(1)
+	reply, err := redis.ReceiveWithTimeout(c.Conn, timeout)
+	if err != nil {
+		c.once.Do(func() { close(c.readFailed) })
+	}
+	return reply, err
+}
+
+func (c *gatedConn) DoWithTimeout(timeout time.Duration, cmd string, args ...any) (any, error) {
+	return redis.DoWithTimeout(c.Conn, timeout, cmd, args...)
+}
+
+// TestClosedUnderWriteGoesOnNextConnection: a call written while the
+// reader's timeout on an earlier reply closes the socket (a BLPOP that
+// never answers) did not go out, so it goes on a new connection and gets
+// the server's reply, not the old connection's failure; the call that
+// timed out fails as unanswered. This is how a delete that releases a
+// failed attempt, written as the node timeout of a hung master ends, still
+// reaches the master.
+func TestClosedUnderWriteGoesOnNextConnection(t *testing.T) {
+	a := addr(t)
+	var dials atomic.Int64
+	gated := &gatedConn{readFailed: make(chan struct{})}
+	pool := &redis.Pool{Dial: func() (redis.Conn, error) {
+		c, err := redis.Dial("tcp", a)
+		if err != nil {
+			return nil, err
+		}
+		if dials.Add(1) > 1 {
+			return c, nil
+		}
+		gated.Conn = c
+		return gated, nil
+	}}
+	defer pool.Close()
+	var background sync.WaitGroup
+	conn := pipeline.New(pool, 300*time.Millisecond, nil, &background)
+	defer func() {
+		conn.Close()
+		background.Wait()
+	}()
+	got := newReplies(3)
+	// Flush 1: the connection is open; flush 2: the BLPOP, written on its
+	// own; flush 3: the ECHO, which meets the socket closed.
+	conn.Send(&pipeline.Call{Cmd: "PING", To: got, Index: 0})
+	got.wait(t, 1, 5*time.Second)
+	conn.Send(&pipeline.Call{Cmd: "BLPOP", Args: []any{"lock:test:" + t.Name(), 0}, To: got, Index: 1})
+	// The reader waits for the BLPOP's reply (its second read) before the
+	// ECHO comes, as it waits for a hung master's.
+	if !eventually(5*time.Second, time.Millisecond, func() bool { return gated.reads.Load() >= 2 }) {
+		t.Fatal("the reader did not wait for the BLPOP's reply within 5s")
+	}
+	conn.Send(&pipeline.Call{Cmd: "ECHO", Args: []any{"after"}, To: got, Index: 2})
+	got.wait(t, 2, 5*time.Second)
+	var failed *pipeline.Error
+	if r := got.of(1); !errors.As(r.err, &failed) {
+		t.Errorf("the BLPOP that never answers: err = %v, want a *pipeline.Error", r.err)
+	}
+	r := got.of(2)
+	if r.err != nil {
+		t.Fatalf("a call whose write met the socket closed by the reader's timeout: err = %v, want the server's reply from a new connection: it never went out", r.err)
+	}
+	if v, _ := redis.String(r.value, nil); v != "after" {
+		t.Fatalf("ECHO after: reply %v, want \"after\"", r.value)
+	}
+	if n := dials.Load(); n != 2 {
+		t.Errorf("dials = %d, want 2: the ECHO goes on a second connection", n)
+	}
+}
