@@ -19,11 +19,7 @@ import (
 	"time"
 )
 
-// Call is one command and where its reply goes. A call may run twice on
-// the server, when its connection is closed part way through its write
-// (see Conn): the transport is for calls that are harmless twice, as every
-// script and command of package redlock is (a compare-and-delete, a
-// compare-and-extend, a SET NX of a value of its own, reads).
+// Call is one command and where its reply goes.
 type Call struct {
 	Cmd  string // the command's name
 	Args []any  // read, never changed, by the transport: calls may share them

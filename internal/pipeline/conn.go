@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"net"
 	"os"
 	"sync"
 	"time"
@@ -42,7 +41,8 @@ type Conn struct {
 }
 
 // New returns the Conn to the server that pool dials. timeout bounds the
-// dial and the wait for each reply. opening, when not nil, returns the
+// dial, and the wait for each reply with a grace of a quarter more (see
+// replyGrace): callers give up on a reply at timeout. opening, when not nil, returns the
 // calls that every new connection sends first (loading scripts, say).
 // background counts the goroutines the Conn starts; Close lets them end,
 // and the owner waits for them there.
@@ -219,32 +219,30 @@ func (l *Conn) dial() {
 	}()
 }
 
-// errUnwritten is write's report that the batch did not go out on the
-// connection, which failed before it or under it: the batch is still the
-// caller's, to send on the next connection.
+// replyGrace is how much longer than its timeout the reader waits for a
+// reply before it gives the connection up: a caller that gave up on that
+// reply after the timeout, and then writes on the connection (a delete
+// that releases what its unanswered call may have set), finds it still
+// open, so that its write goes out behind the unanswered call rather than
+// racing the connection's close.
+func replyGrace(timeout time.Duration) time.Duration { return timeout / 4 }
+
+// errUnwritten is write's report that the batch did not go out, because
+// the connection had failed before it: the batch is still the caller's, to
+// send on the next connection.
 var errUnwritten = errors.New("pipeline: connection failed before the write")
 
 // write hands batch to the reader and writes it. An error means the
-// connection is broken. It is errUnwritten when the batch did not go out:
-// the connection was known failed before, or its socket was closed under
-// the write (redigo closes it as soon as a read fails, which is the
-// reader's timeout on an earlier reply, before the reader can mark it
-// failed) while the reader had not taken the batch yet; the batch is then
-// taken back. Otherwise the reader fails every call written on it.
-//
-// A write that fails on a closed socket part way through a batch (the
-// socket's buffer full, or a batch larger than redigo's write buffer) may
-// have put some of its calls on the wire before the close: they are sent
-// again on the next connection, and may run twice. Every call this
-// transport carries is harmless twice (see Call).
+// connection is broken. It is errUnwritten when it was before anything of
+// the batch was handed over: the reader had marked it failed, or redigo
+// had (it closes the socket as soon as a read fails, which is the reader's
+// timeout on an earlier reply, a moment before the reader can mark it).
+// Otherwise the reader fails every call written on it: a write that fails
+// part way may have put some calls on the wire, and they are not sent
+// again.
 func (w *wire) write(batch []*Call) error {
-	// Held from before the batch is handed over until the write ended, so
-	// that a reader that found the connection failed collects what was
-	// written on it only once a write under way has taken its batch back.
-	w.sending.Lock()
-	defer w.sending.Unlock()
 	w.mu.Lock()
-	if w.dead != nil {
+	if w.dead != nil || w.conn.Err() != nil {
 		w.mu.Unlock()
 		return errUnwritten
 	}
@@ -254,34 +252,14 @@ func (w *wire) write(batch []*Call) error {
 	case w.wake <- struct{}{}:
 	default:
 	}
-	var err error
+	w.sending.Lock()
+	defer w.sending.Unlock()
 	for _, c := range batch {
-		if err = w.conn.Send(c.Cmd, c.Args...); err != nil {
-			break
+		if err := w.conn.Send(c.Cmd, c.Args...); err != nil {
+			return err
 		}
 	}
-	if err == nil {
-		err = w.conn.Flush()
-	}
-	if err != nil && errors.Is(err, net.ErrClosed) && w.takeBack(batch) {
-		return errUnwritten
-	}
-	return err
-}
-
-// takeBack removes batch from the calls awaiting replies, if it is still
-// their tail (the reader takes the written calls all at once, so it has
-// either all of batch or none).
-func (w *wire) takeBack(batch []*Call) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	k := len(w.written) - len(batch)
-	if len(batch) == 0 || k < 0 || w.written[k] != batch[0] {
-		return false
-	}
-	clear(w.written[k:])
-	w.written = w.written[:k]
-	return true
+	return w.conn.Flush()
 }
 
 // receive reads the next reply, waiting at most timeout for it. A
@@ -333,10 +311,10 @@ func (l *Conn) read(w *wire) {
 		w.mu.Unlock()
 		batch := buf
 		for dead == nil && len(batch) > 0 {
-			reply, err := w.receive(l.timeout)
+			reply, err := w.receive(l.timeout + replyGrace(l.timeout))
 			var server redis.Error
 			if err != nil && !errors.As(err, &server) {
-				dead = w.kill(failure(err, l.timeout, false))
+				dead = w.kill(failure(err, l.timeout+replyGrace(l.timeout), false))
 				break
 			}
 			c := batch[0]
@@ -355,15 +333,13 @@ func (l *Conn) read(w *wire) {
 				l.wire = nil
 			}
 			l.mu.Unlock()
-			// Nothing is written once dead is set, and a write under way
-			// has taken back what did not go out once sending is free, so
-			// this is all of it.
-			w.sending.Lock()
+			// Nothing is written once dead is set, so this is all of it.
 			w.mu.Lock()
 			batch = append(batch, w.written...)
 			w.written = nil
 			w.mu.Unlock()
 			fail(batch, dead)
+			w.sending.Lock()
 			w.close(l.timeout)
 			w.sending.Unlock()
 			return

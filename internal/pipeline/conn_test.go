@@ -353,23 +353,23 @@ func TestUnwrittenGoesOnNextConnection(t *testing.T) {
 	}
 }
 
-// gatedConn is a connection whose third Flush waits until a read has
-// failed on it (redigo closes the socket then), so that the write meets
-// the socket that its reader's timeout closed: the moment between redigo's
-// close and the reader's marking the connection failed.
+// gatedConn is a connection whose writes wait, from the third on, until a
+// read has failed on it (redigo closes the socket then): the moment
+// between redigo's close and the reader's marking the connection failed.
+// A write asks Err first, so that is where it waits.
 type gatedConn struct {
 	redis.Conn
-	flushes    atomic.Int64
+	errs       atomic.Int64 // Err calls
 	reads      atomic.Int64 // reads begun
 	readFailed chan struct{}
 	once       sync.Once
 }
 
-func (c *gatedConn) Flush() error {
-	if c.flushes.Add(1) == 3 {
+func (c *gatedConn) Err() error {
+	if c.errs.Add(1) == 3 {
 		<-c.readFailed
 	}
-	return c.Conn.Flush()
+	return c.Conn.Err()
 }
 
 func (c *gatedConn) ReceiveWithTimeout(timeout time.Duration) (any, error) {
@@ -385,11 +385,11 @@ func (c *gatedConn) DoWithTimeout(timeout time.Duration, cmd string, args ...any
 	return redis.DoWithTimeout(c.Conn, timeout, cmd, args...)
 }
 
-// TestClosedUnderWriteGoesOnNextConnection: a call written while the
-// reader's timeout on an earlier reply closes the socket (a BLPOP that
-// never answers) did not go out, so it goes on a new connection and gets
-// the server's reply, not the old connection's failure; the call that
-// timed out fails as unanswered. This is how a delete that releases a
+// TestClosedUnderWriteGoesOnNextConnection: a call written once the
+// reader's timeout on an earlier reply (a BLPOP that never answers) has
+// closed the socket, but before the reader marked the connection failed,
+// goes on a new connection and gets the server's reply, not the old
+// connection's failure; the call that timed out fails as unanswered. This is how a delete that releases a
 // failed attempt, written as the node timeout of a hung master ends, still
 // reaches the master.
 func TestClosedUnderWriteGoesOnNextConnection(t *testing.T) {
@@ -415,8 +415,8 @@ func TestClosedUnderWriteGoesOnNextConnection(t *testing.T) {
 		background.Wait()
 	}()
 	got := newReplies(3)
-	// Flush 1: the connection is open; flush 2: the BLPOP, written on its
-	// own; flush 3: the ECHO, which meets the socket closed.
+	// Write 1: the PING; write 2: the BLPOP, on its own; write 3: the
+	// ECHO, which meets the socket closed.
 	conn.Send(&pipeline.Call{Cmd: "PING", To: got, Index: 0})
 	got.wait(t, 1, 5*time.Second)
 	conn.Send(&pipeline.Call{Cmd: "BLPOP", Args: []any{"lock:test:" + t.Name(), 0}, To: got, Index: 1})
@@ -441,4 +441,75 @@ func TestClosedUnderWriteGoesOnNextConnection(t *testing.T) {
 	if n := dials.Load(); n != 2 {
 		t.Errorf("dials = %d, want 2: the ECHO goes on a second connection", n)
 	}
+}
+
+// busyScript keeps the server busy for ARGV[1] microseconds: every
+// client's commands wait until it ends, and are run then.
+const busyScript = `local t0 = redis.call('TIME')
+local start = t0[1] * 1000000 + t0[2]
+while true do
+  local t = redis.call('TIME')
+  if t[1] * 1000000 + t[2] - start > tonumber(ARGV[1]) then return 1 end
+end`
+
+// TestWriteAtTimeoutGoesBehindUnanswered: a caller that gives up on a
+// reply at the timeout and then writes (a delete that releases what its
+// unanswered call may have set) finds the connection still open: the
+// reader waits a grace past the timeout before it closes it, so the write
+// goes out on the same connection, behind the unanswered call, and the
+// server runs it once it answers again; no second connection is dialed.
+func TestWriteAtTimeoutGoesBehindUnanswered(t *testing.T) {
+	a := addr(t)
+	var dials atomic.Int64
+	pool := &redis.Pool{Dial: func() (redis.Conn, error) {
+		dials.Add(1)
+		return redis.Dial("tcp", a)
+	}}
+	defer pool.Close()
+	const timeout = 800 * time.Millisecond
+	var background sync.WaitGroup
+	conn := pipeline.New(pool, timeout, nil, &background)
+	defer func() {
+		conn.Close()
+		background.Wait()
+	}()
+	key := "lock:test:" + t.Name()
+	got := newReplies(3)
+	conn.Send(&pipeline.Call{Cmd: "DEL", Args: []any{key}, To: got, Index: 0})
+	got.wait(t, 1, 5*time.Second)
+	// The server is busy for 1.5s from now (a script on another connection).
+	side := mustDial(t, a)
+	if err := side.Send("EVAL", busyScript, 0, 1_500_000); err != nil {
+		t.Fatal(err)
+	}
+	if err := side.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	conn.Send(&pipeline.Call{Cmd: "ECHO", Args: []any{"unanswered"}, To: got, Index: 1})
+	// The caller gives up on the ECHO at the timeout, and writes a moment
+	// later (an eighth of the timeout here, so that the outcome does not
+	// hang on the scheduler: the grace is a quarter).
+	time.Sleep(timeout + timeout/8)
+	conn.Send(&pipeline.Call{Cmd: "SET", Args: []any{key, "behind", "PX", 10_000}, To: got, Index: 2})
+	got.wait(t, 2, 5*time.Second)
+	if _, err := redis.DoWithTimeout(side, 5*time.Second, ""); err != nil { // the script's reply
+		t.Fatal(err)
+	}
+	if v, err := redis.String(redis.DoWithTimeout(side, time.Second, "GET", key)); err != nil || v != "behind" {
+		t.Errorf("GET after the server answers again: %q, %v; want \"behind\": the write at the timeout did not go out", v, err)
+	}
+	if n := dials.Load(); n != 1 {
+		t.Errorf("dials = %d, want 1: the write at the timeout found its connection closed and went on another", n)
+	}
+}
+
+func mustDial(t *testing.T, addr string) redis.Conn {
+	t.Helper()
+	c, err := redis.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
