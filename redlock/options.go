@@ -83,8 +83,8 @@ func WithRetryDelay(d time.Duration) Option { return func(o *options) { o.retry.
 func WithRetryJitter(d time.Duration) Option { return func(o *options) { o.retry.Jitter = d } }
 
 // WithNodeTimeout bounds every request to one master (the wait for its
-// answer), dialing the master's connection, and each read of a reply.
-// Default 50ms.
+// answer) and dialing the master's connection; the connection itself
+// waits a quarter longer for a reply before it is given up. Default 50ms.
 func WithNodeTimeout(d time.Duration) Option { return func(o *options) { o.nodeTimeout = d } }
 
 // WithRestartDelay protects against masters that restart (without

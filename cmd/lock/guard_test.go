@@ -56,7 +56,7 @@ wait $w`
 	})
 	waitFile(t, ready)
 	for i, path := range args {
-		pids[i] = pidFrom(t, path)
+		pids[i] = readPid(t, path)
 		if !alive(pids[i]) {
 			t.Fatalf("the %s (pid %d) does not run before the kill", names[i], pids[i])
 		}
@@ -141,7 +141,7 @@ func TestRunGuardianDismissed(t *testing.T) {
 			t.Errorf("%d anchors still run 5s after the command started", n)
 		}
 	}
-	childPid := pidFrom(t, child)
+	childPid := readPid(t, child)
 	if err := os.WriteFile(proceed, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -202,19 +202,6 @@ func childrenNamed(pid int, name string) []int {
 		}
 	}
 	return out
-}
-
-func pidFrom(t *testing.T, path string) int {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return pid
 }
 
 // A guardian that cannot be started, or that does not answer as one, is an
@@ -281,8 +268,7 @@ func TestGuardian(t *testing.T) {
 				t.Fatal(err)
 			}
 			g.started(cmd.Process.Pid)
-			waitFile(t, childFile)
-			child := pidFrom(t, childFile)
+			child := waitPid(t, childFile) // the shell creates the file, then writes it
 			t.Cleanup(func() { _ = syscall.Kill(child, syscall.SIGKILL) })
 			var waitErr error
 			exited := make(chan struct{})

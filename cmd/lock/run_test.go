@@ -308,6 +308,21 @@ func TestRunLostLock(t *testing.T) {
 	}
 }
 
+// waitPid waits up to 20s for path to hold a whole pid (a line), and
+// returns it.
+func waitPid(t *testing.T, path string) int {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(path); err == nil && strings.HasSuffix(string(b), "\n") {
+			return readPid(t, path)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%s did not hold a pid within 20s", path)
+	return 0
+}
+
 func readPid(t *testing.T, path string) int {
 	t.Helper()
 	b, err := os.ReadFile(path)

@@ -25,7 +25,7 @@ import (
 // calls (see New), ahead of anything queued.
 type Conn struct {
 	pool       *redis.Pool
-	timeout    time.Duration // dialing, and each reply
+	timeout    time.Duration // dialing, and each reply (with replyGrace)
 	opening    func() []*Call
 	background *sync.WaitGroup // the reader, dials and script reloads
 
@@ -314,7 +314,7 @@ func (l *Conn) read(w *wire) {
 			reply, err := w.receive(l.timeout + replyGrace(l.timeout))
 			var server redis.Error
 			if err != nil && !errors.As(err, &server) {
-				dead = w.kill(failure(err, l.timeout+replyGrace(l.timeout), false))
+				dead = w.kill(failure(err, l.timeout, false))
 				break
 			}
 			c := batch[0]

@@ -466,7 +466,7 @@ func TestWriteAtTimeoutGoesBehindUnanswered(t *testing.T) {
 		return redis.Dial("tcp", a)
 	}}
 	defer pool.Close()
-	const timeout = 800 * time.Millisecond
+	const timeout = 2 * time.Second // the grace is 500ms; the write comes 250ms before its end
 	var background sync.WaitGroup
 	conn := pipeline.New(pool, timeout, nil, &background)
 	defer func() {
@@ -477,9 +477,9 @@ func TestWriteAtTimeoutGoesBehindUnanswered(t *testing.T) {
 	got := newReplies(3)
 	conn.Send(&pipeline.Call{Cmd: "DEL", Args: []any{key}, To: got, Index: 0})
 	got.wait(t, 1, 5*time.Second)
-	// The server is busy for 1.5s from now (a script on another connection).
+	// The server is busy for 3s from now (a script on another connection).
 	side := mustDial(t, a)
-	if err := side.Send("EVAL", busyScript, 0, 1_500_000); err != nil {
+	if err := side.Send("EVAL", busyScript, 0, 3_000_000); err != nil {
 		t.Fatal(err)
 	}
 	if err := side.Flush(); err != nil {
