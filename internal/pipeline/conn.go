@@ -42,10 +42,10 @@ type Conn struct {
 
 // New returns the Conn to the server that pool dials. timeout bounds the
 // dial, and the wait for each reply with a grace of a quarter more (see
-// replyGrace): callers give up on a reply at timeout. opening, when not nil, returns the
-// calls that every new connection sends first (loading scripts, say).
-// background counts the goroutines the Conn starts; Close lets them end,
-// and the owner waits for them there.
+// replyGrace): callers give up on a reply at timeout. opening, when not
+// nil, returns the calls that every new connection sends first (loading
+// scripts, say). background counts the goroutines the Conn starts; Close
+// lets them end, and the owner waits for them there.
 func New(pool *redis.Pool, timeout time.Duration, opening func() []*Call, background *sync.WaitGroup) *Conn {
 	return &Conn{pool: pool, timeout: timeout, opening: opening, background: background}
 }
